@@ -198,7 +198,7 @@ def block_cost(cost: CostModel, block: Block, k: int) -> BlockCost:
     graph, link = cost.graph, cost.network.edge_edge
     members = tile_nodes(cost, block, k)
     per_node = np.array([sum(cost.edge_times(n)[i] for n in block.layers) for i in members])
-    speeds = 1.0 / per_node if np.all(per_node > 0) else np.ones(len(members))
+    speeds = per_node.min() / per_node if np.all(per_node > 0) else np.ones(len(members))
     height = _height(graph, block.exit)
     if height < k:
         raise PlanError(f"block ending at {block.exit!r} has {height} rows; cannot cut {k} tiles")

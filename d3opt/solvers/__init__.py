@@ -24,6 +24,7 @@ def methods() -> dict[str, str]:
         "dads": "d3opt.solvers.baselines:solve_dads",
         "hpa": "d3opt.solvers.hpa:solve_hpa",
         "milp": "d3opt.solvers.milp:solve_milp",
+        "brute": "d3opt.solvers.brute:solve_brute",
     }
 
 
