@@ -259,23 +259,21 @@ def evaluate_assignment(cost: CostModel, assignment: Mapping[str, "Tier | str"],
     tiled = {n for bc in blocks for n in bc.block.layers}
 
     compute = [0.0, 0.0, 0.0]
-    tier_times = cost.tier_times
-    for i, name in enumerate(graph.order):
-        if name not in tiled:
-            tier = assignment[name]
-            compute[tier] += tier_times[i, tier]
-    compute[Tier.EDGE] += sum(bc.time for bc in blocks)
-
     crossing = {(a, b): 0 for a in Tier for b in Tier if a < b}
     returned = {Tier.EDGE: 0, Tier.CLOUD: 0}
-    for name in graph.order:
+    tier_times = cost.tier_times.tolist()
+    for i, name in enumerate(graph.order):
         here = assignment[name]
-        size = graph[name].out_bytes
-        for dest in {assignment[s] for s in graph.succs(name)}:
+        if name not in tiled:
+            compute[here] += tier_times[i][here]
+        size = graph.layers[name].out_bytes
+        succs = graph.succs(name)
+        for dest in {assignment[s] for s in succs}:
             if dest > here:
                 crossing[here, dest] += size
-        if not graph.succs(name) and here != Tier.DEVICE:
+        if not succs and here != Tier.DEVICE:
             returned[here] += size
+    compute[Tier.EDGE] += sum(bc.time for bc in blocks)
 
     direct = network.device_cloud is not None
     relayed = 0 if direct else crossing[Tier.DEVICE, Tier.CLOUD]
@@ -321,8 +319,9 @@ def evaluate_assignment(cost: CostModel, assignment: Mapping[str, "Tier | str"],
 def _memory(graph: LayerGraph, nodes: Nodes, assignment: Mapping[str, Tier],
             blocks: Sequence[BlockCost]) -> dict[str, int]:
     memory = {node.name: 0 for node in nodes.all}
-    for name in graph.order:
-        memory[nodes.tier_node(assignment[name]).name] += graph[name].param_bytes
+    holder = {tier: nodes.tier_node(tier).name for tier in Tier}
+    for name, layer in graph.layers.items():
+        memory[holder[assignment[name]]] += layer.param_bytes
     for bc in blocks:
         weights = sum(graph[n].param_bytes for n in bc.block.layers)
         for node in bc.nodes[1:]:
