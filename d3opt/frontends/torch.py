@@ -550,8 +550,8 @@ def from_torch(model: torch.nn.Module, example_input, *, name: str | None = None
     >>> from d3opt import zoo
     >>> g = from_torch(zoo.get("tinycnn"), zoo.example_input("tinycnn"), name="tiny")
     >>> g.order[:3]
-    ('tiny/x', 'tiny/stem.0', 'tiny/stem.1')
-    >>> g["tiny/stem.0"].source
+    ('tiny/x', 'tiny/stem.conv', 'tiny/stem.bn')
+    >>> g["tiny/stem.conv"].source
     ('conv2d',)
     """
     if tracer not in ("auto", "export", "fx"):
