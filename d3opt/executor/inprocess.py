@@ -61,8 +61,8 @@ def run_inprocess(job: Job, inputs: Sequence[torch.Tensor]):
     split, ledger = job.split, _Ledger()
     env = {tier: {} for tier in Tier}
     env[Tier.DEVICE].update(zip(split.inputs, inputs))
-    holder = {Tier.DEVICE: job.nodes.device.name, Tier.EDGE: job.nodes.coordinator.name,
-              Tier.CLOUD: job.nodes.cloud.name}
+    names = job.node_names
+    holder = {Tier.DEVICE: names[0], Tier.EDGE: names[1], Tier.CLOUD: names[-1]}
 
     def send(link: str) -> None:
         route = job.routes.get(link)

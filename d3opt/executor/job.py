@@ -33,13 +33,17 @@ class TiledRun:
 
 @dataclass(frozen=True)
 class Job:
-    """A plan ready to run: the split model, its tiles and messages, and the predictions."""
+    """A plan ready to run: the split model, its tiles and messages, and the predictions.
+
+    ``node_names`` are the names of ``nodes.all``: device, edge nodes (coordinator first),
+    cloud.
+    """
 
     split: Split
     tiled: Mapping[str, TiledRun]
     routes: Mapping[str, Route]
     predicted: Mapping[str, int]
-    nodes: Nodes
+    node_names: tuple[str, ...]
     direct: bool
     dtype: torch.dtype
 
@@ -92,5 +96,6 @@ def prepare(plan: Plan, model: torch.nn.Module, inputs: Sequence[torch.Tensor], 
         tiled[piece.name] = TiledRun(piece.name, cost_of_block.nodes, tuple(tiles))
     direct = network.device_cloud is not None
     return Job(split=split, tiled=tiled, routes=routes(split, direct=direct),
-               predicted=dict(evaluation.link_bytes), nodes=nodes, direct=direct,
+               predicted=dict(evaluation.link_bytes),
+               node_names=tuple(n.name for n in nodes.all), direct=direct,
                dtype=run_dtype)

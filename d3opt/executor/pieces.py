@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import torch
 from torch import fx
@@ -237,4 +236,4 @@ def cut(program: torch.export.ExportedProgram, graph: LayerGraph, plan: Plan) ->
     pieces.sort(key=lambda p: next(v[0] for v in policy.values() if v[1] == p.name))
     outputs = tuple(names[a] for a in output.args[0])
     return Split(pieces=tuple(pieces), inputs=inputs, outputs=outputs,
-                 producer=MappingProxyType(dict(owner)))
+                 producer=dict(owner))
