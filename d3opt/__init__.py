@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 
+from d3opt.compare import compare  # eager: the submodule d3opt.compare would shadow it
 from d3opt.cost import CostModel
 from d3opt.errors import (ConfigError, D3optError, GraphError, InfeasibleError, PlanError,
                           SolverError)
@@ -29,7 +30,6 @@ _LAZY = {
     "from_torch": "d3opt.frontends.torch",
     "from_onnx": "d3opt.frontends.onnx",
     "from_profile": "d3opt.frontends.profile",
-    "compare": "d3opt.compare",
     "validate": "d3opt.executor",
     "Resolver": "d3opt.solvers.incremental",
     "export_model": "d3opt.solvers.milp",
@@ -48,5 +48,5 @@ __all__ = [
     "ConfigError", "CostModel", "D3optError", "Evaluation", "GraphError", "InfeasibleError",
     "Layer", "LayerGraph", "Link", "Network", "Node", "Nodes", "Plan", "PlanError",
     "Scenario", "SolveInfo", "SolverError", "Tier", "TiledBlock", "Window", "evaluate",
-    "load_scenario", "scenario", "score", "solve", *_LAZY,
+    "load_scenario", "scenario", "score", "solve", "compare", *_LAZY,
 ]
