@@ -54,16 +54,19 @@ def assert_scored_by_evaluate(resolver: Resolver, update):
     assert update.plan is resolver.plan
 
 
-@settings(max_examples=25)
-@given(instances(max_layers=6, max_edge=2), st.lists(changes, min_size=1, max_size=4))
-def test_warm_milp_matches_cold_optimum_after_any_updates(instance, sequence):
+@pytest.mark.parametrize("strategy", ["milp", "auto"])
+@settings(max_examples=15)
+@given(instance=instances(max_layers=6, max_edge=2),
+       sequence=st.lists(changes, min_size=1, max_size=4))
+def test_warm_milp_matches_cold_optimum_after_any_updates(strategy, instance, sequence):
     graph, nodes, network = instance
-    resolver = Resolver(graph, nodes, network, strategy="milp")
+    resolver = Resolver(graph, nodes, network, strategy=strategy)
     for change in sequence:
         update = apply(resolver, change)
         assert_scored_by_evaluate(resolver, update)
         assert update.status == "optimal"
-        assert update.steps[0].strategy == "milp"
+        expected = ["milp"] if strategy == "milp" else ["hpa", "milp"]
+        assert [step.strategy for step in update.steps] == expected
         cost = CostModel(graph, resolver.nodes, resolver.network)
         reference = solve_brute(cost, pins={})
         cold = solve(graph, resolver.nodes, resolver.network, method="milp")
@@ -93,6 +96,24 @@ def test_switching_rule_holds_for_every_update(instance, sequence, hysteresis):
             assert update.migration == 0.0
         moved = tuple(n for n in graph.order if before.assignment[n] != update.plan.assignment[n])
         assert update.moved == moved and update.moves == len(moved)
+
+
+@settings(max_examples=25)
+@given(instances(max_layers=7, max_edge=3), st.lists(changes, min_size=1, max_size=4))
+def test_hpa_strategy_plans_are_feasible_scored_and_never_worse_than_staying(instance,
+                                                                             sequence):
+    graph, nodes, network = instance
+    resolver = Resolver(graph, nodes, network, strategy="hpa")
+    for change in sequence:
+        before = resolver.plan
+        update = apply(resolver, change)
+        assert_scored_by_evaluate(resolver, update)
+        assert update.status == "heuristic" and update.bound is None
+        assert [step.strategy for step in update.steps] == ["hpa"]
+        stay = score(before, CostModel(graph, resolver.nodes, resolver.network))
+        assert update.latency <= stay.latency * (1 + 1e-12)
+        optimum = solve_brute(CostModel(graph, resolver.nodes, resolver.network), pins={})
+        assert update.latency >= optimum.latency * (1 - 1e-9)
 
 
 # -- bad updates -------------------------------------------------------------------------------
@@ -127,7 +148,7 @@ BAD_UPDATES = [
 ]
 
 
-@pytest.mark.parametrize("strategy", ["brute", "milp"])
+@pytest.mark.parametrize("strategy", ["brute", "hpa", "milp", "auto"])
 @pytest.mark.parametrize(("bad", "message"), BAD_UPDATES)
 def test_bad_updates_raise_and_leave_state_unchanged(strategy, bad, message):
     resolver = Resolver(*small_instance(), strategy=strategy)
@@ -142,7 +163,7 @@ def test_bad_updates_raise_and_leave_state_unchanged(strategy, bad, message):
     assert math.isclose(update.latency, reference.latency, rel_tol=1e-9)
 
 
-@pytest.mark.parametrize("strategy", ["brute", "milp"])
+@pytest.mark.parametrize("strategy", ["brute", "hpa", "milp", "auto"])
 def test_infeasible_update_leaves_state_unchanged(strategy):
     resolver = Resolver(*small_instance(), strategy=strategy)
     before = state(resolver)
@@ -187,7 +208,7 @@ def two_plan_instance(param_bytes: int = 0):
     return graph, nodes, network
 
 
-@pytest.mark.parametrize("strategy", ["brute", "milp"])
+@pytest.mark.parametrize("strategy", ["brute", "hpa", "milp", "auto"])
 def test_hysteresis_stops_flapping_on_alternating_bandwidth(strategy):
     sequence = [1.0e6, 1.2e6] * 5   # each step flips which plan is best by 7-9 %
     flapping = Resolver(*two_plan_instance(), strategy=strategy)

@@ -235,8 +235,9 @@ class Resolver:
     hysteresis : fraction ``h`` in ``[0, 1)``; a new plan must beat the plan in force by more
         than ``h`` of its latency.
     plan : a starting plan (re-scored and checked); None solves the instance cold.
-    options : passed to the solvers (e.g. ``solver="highs"``, ``gap=`` for the MILP,
-        ``tiles=False``).
+    options : for ``"auto"``, ``"hpa"`` and ``"milp"``: ``solver=`` and ``gap=`` (MILP),
+        ``tiles=`` (cold HPA and MILP), ``max_segments=``, ``window=`` (how far HPA's adjustment may
+        move each cut); for a cold method: its own options.
 
     Raises
     ------
@@ -260,10 +261,11 @@ class Resolver:
         if self._hysteresis >= 1:
             raise ConfigError(f"hysteresis must be in [0, 1), got {hysteresis!r}")
         if strategy in STRATEGIES:
-            unknown = sorted(set(options) - {"solver", "gap", "tiles", "max_segments"})
+            known = {"solver", "gap", "tiles", "max_segments", "window"}
+            unknown = sorted(set(options) - known)
             if unknown:
-                raise ConfigError(f"strategy {strategy!r} takes the options solver, gap, tiles "
-                                  f"and max_segments; unknown: {unknown}")
+                raise ConfigError(f"strategy {strategy!r} takes the options {sorted(known)}; "
+                                  f"unknown: {unknown}")
         self._options = dict(options)
         self._pins = check_pins(graph, pins)
         self._cost = CostModel(graph, nodes, network)
@@ -380,7 +382,9 @@ class Resolver:
         chosen = current if keep else best
         bounds = [s.bound for s in steps if s.bound is not None]
         bound = max(bounds) if bounds else None
-        status = min(steps, key=lambda s: s.latency).status
+        # A proven optimum anywhere makes the best plan found optimal too.
+        statuses = {s.status for s in steps}
+        status = "optimal" if "optimal" in statuses else min(steps, key=lambda s: s.latency).status
         return Update(
             plan=chosen, latency=chosen.latency, bound=bound,
             gap=None if bound is None else (chosen.latency - bound) / chosen.latency
@@ -449,11 +453,11 @@ class _Engines:
     def _hpa_adjust(self, cost: CostModel, current: Plan) -> Plan:
         from d3opt.solvers.hpa import adjust, build_layout
 
-        shape = {k: self.options[k] for k in ("tiles", "max_segments") if k in self.options}
         if self.layout is None:
             self.layout = build_layout(cost.graph, pins=self.pins,
-                                       max_segments=shape.get("max_segments", 8))
-        return adjust(current, cost, pins=self.pins, layout=self.layout, **shape)
+                                       max_segments=self.options.get("max_segments", 8))
+        window = {"window": self.options["window"]} if "window" in self.options else {}
+        return adjust(current, cost, pins=self.pins, layout=self.layout, **window)
 
     def _milp(self, cost: CostModel, hint: Plan | None, *,
               time_limit: float | None) -> tuple[Plan, float | None]:
