@@ -267,18 +267,18 @@ def _node_from_toml(table: Mapping, where: str) -> Node:
         raise ConfigError(f"{where}: missing 'name'")
     flops = table.get("flops")
     if "gflops" in table:
-        flops = float(table["gflops"]) * 1e9
+        flops = _positive(table["gflops"], f"{where}: gflops", allow_zero=True) * 1e9
     if "tflops" in table:
-        flops = float(table["tflops"]) * 1e12
+        flops = _positive(table["tflops"], f"{where}: tflops", allow_zero=True) * 1e12
     bandwidth = table.get("mem_bandwidth")
     if "mem_gbps" in table:
-        bandwidth = float(table["mem_gbps"]) * 1e9
+        bandwidth = _positive(table["mem_gbps"], f"{where}: mem_gbps", allow_zero=True) * 1e9
     overhead = table.get("overhead", 0.0)
     if "overhead_ms" in table:
-        overhead = float(table["overhead_ms"]) / 1e3
+        overhead = _positive(table["overhead_ms"], f"{where}: overhead_ms", allow_zero=True) / 1e3
     memory = table.get("memory")
     if "memory_mb" in table:
-        memory = int(float(table["memory_mb"]) * 2**20)
+        memory = int(_positive(table["memory_mb"], f"{where}: memory_mb", allow_zero=True) * 2**20)
     return Node(table["name"], flops=flops, mem_bandwidth=bandwidth, overhead=overhead,
                 memory=memory, times=table.get("times", {}))
 
@@ -294,7 +294,8 @@ def _link_from_toml(table: Mapping, where: str) -> Link:
         bandwidth = table["bandwidth"]
     else:
         raise ConfigError(f"{where}: give 'mbps' or 'bandwidth' (bytes/s)")
-    latency = float(table["ms"]) / 1e3 if "ms" in table else table.get("latency", 0.0)
+    latency = (_positive(table["ms"], f"{where}: ms", allow_zero=True) / 1e3 if "ms" in table
+               else table.get("latency", 0.0))
     try:
         return Link(bandwidth=bandwidth, latency=latency)
     except ConfigError as err:
@@ -313,7 +314,9 @@ def scenario_from_dict(data: Mapping, *, name: str = "scenario") -> Scenario:
     edge_t = [edge_t] if isinstance(edge_t, Mapping) else list(edge_t)
     edge = []
     for i, table in enumerate(edge_t):
-        count = int(dict(table).pop("count", 1)) if "count" in table else 1
+        count = dict(table).get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigError(f"nodes.edge[{i}]: count must be a positive integer, got {count!r}")
         base = {k: v for k, v in dict(table).items() if k != "count"}
         for j in range(count):
             entry = dict(base)
