@@ -34,7 +34,7 @@ from d3opt.graph import LayerGraph
 from d3opt.plan import Evaluation, Plan, SolveInfo, evaluate_assignment
 from d3opt.solve import check_pins
 from d3opt.solvers.milp_backends import BACKENDS, make_backend, model_proto, pulp_problem
-from d3opt.solvers.milp_model import Coefficients, MilpFormulation
+from d3opt.solvers.milp_model import OBJECTIVE_UNIT, Coefficients, MilpFormulation
 from d3opt.system import Link, Network, Nodes, Tier
 
 #: Relative tolerance between the solver's objective and the evaluated latency.
@@ -137,7 +137,7 @@ class MilpModel:
 
     # -- solving ----------------------------------------------------------------------------
     def solve(self, *, time_limit: float | None = None, gap: float | None = None,
-              hint: Plan | None = None) -> Plan:
+              hint: Plan | None = None, presolve: bool | None = None) -> Plan:
         """Solve and return the best plan, scored by :func:`~d3opt.plan.evaluate_assignment`.
 
         Parameters
@@ -146,6 +146,8 @@ class MilpModel:
         gap : relative gap at which the backend may stop (None: 0, prove optimality).
         hint : a plan to start from (warm start); it is also returned if the backend finds
             nothing better before the time limit.
+        presolve : the backend's presolve on or off (None: off for HiGHS, whose MIP
+            presolve is slow on this model, the solver's default otherwise).
 
         Returns
         -------
@@ -170,8 +172,10 @@ class MilpModel:
         hinted = self._score_hint(hint)
         raw = self._backend.solve(
             time_limit=time_limit, gap=0.0 if gap is None else float(gap),
-            hint=None if hint is None else form.encode(hint, self.coefficients))
+            hint=None if hint is None else form.encode(hint, self.coefficients),
+            presolve=presolve)
         wall = time.perf_counter() - start
+        bound = None if raw.bound is None else raw.bound * OBJECTIVE_UNIT
         if raw.outcome == "infeasible":
             self._raise_infeasible(raw.message)
         if raw.outcome == "no_solution":
@@ -179,22 +183,23 @@ class MilpModel:
                 raise SolverError(
                     f"MILP ({self.solver}): no plan found within time_limit={time_limit} s; "
                     "raise the time limit or pass a hint")
-            return self._plan(hinted[0], hinted[1], "timed_out", None, raw.bound, wall,
+            return self._plan(hinted[0], hinted[1], "timed_out", None, bound, wall,
                               raw.message + "; returning the hint")
         assignment, tiles = form.decode(raw.values)
         try:
             evaluation = evaluate_assignment(cost, assignment, tiles, pins=self.pins)
         except PlanError as err:
             raise SolverError(f"MILP ({self.solver}) returned an invalid plan: {err}") from err
-        self._check_objective(raw.objective, evaluation.latency, proven=raw.outcome == "optimal")
+        self._check_objective(raw.objective * OBJECTIVE_UNIT, evaluation.latency,
+                              proven=raw.outcome == "optimal")
         chosen = (assignment, tiles, evaluation)
         if hinted is not None and hinted[2].latency < evaluation.latency:
             chosen = hinted
         status = {"optimal": "optimal", "feasible": "feasible", "time_limit": "timed_out"}[raw.outcome]
         if status == "optimal" and gap:
-            measured = _gap(chosen[2].latency, raw.bound)
+            measured = _gap(chosen[2].latency, bound)
             status = "optimal" if measured is not None and measured <= 1e-9 else "feasible"
-        return self._plan(chosen[0], chosen[1], status, chosen[2], raw.bound, wall, raw.message)
+        return self._plan(chosen[0], chosen[1], status, chosen[2], bound, wall, raw.message)
 
     def _score_hint(self, hint: Plan | None):
         if hint is None:
@@ -265,7 +270,8 @@ def _write(form: MilpFormulation, coefficients: Coefficients, path: Path) -> Pat
 
 def solve_milp(cost: CostModel, *, pins: Mapping[str, "Tier | str"], solver: str = "highs",
                time_limit: float | None = None, gap: float | None = None,
-               hint: Plan | None = None, max_segments: int = 8, tiles: bool = True) -> Plan:
+               hint: Plan | None = None, max_segments: int = 8, tiles: bool = True,
+               presolve: bool | None = None) -> Plan:
     """The optimal plan (or the best found within ``time_limit``) of the three-tier MILP.
 
     Parameters
@@ -278,6 +284,7 @@ def solve_milp(cost: CostModel, *, pins: Mapping[str, "Tier | str"], solver: str
     hint : a plan to warm-start from.
     max_segments : longest candidate tiled block, in cut-point segments.
     tiles : also choose tiled edge blocks.
+    presolve : the backend's presolve on/off (None: see :meth:`MilpModel.solve`).
 
     Returns
     -------
@@ -300,7 +307,7 @@ def solve_milp(cost: CostModel, *, pins: Mapping[str, "Tier | str"], solver: str
     """
     start = time.perf_counter()
     model = MilpModel(cost, pins=pins, solver=solver, tiles=tiles, max_segments=max_segments)
-    plan = model.solve(time_limit=time_limit, gap=gap, hint=hint)
+    plan = model.solve(time_limit=time_limit, gap=gap, hint=hint, presolve=presolve)
     info = replace(plan.info, wall_time=time.perf_counter() - start,
                    message=f"{plan.info.message}; build {model.build_time:.3g} s")
     return replace(plan, info=info)

@@ -39,6 +39,9 @@ from d3opt.system import Tier
 from d3opt.tiling import BlockCost, block_cost, candidate_blocks
 
 DEVICE, EDGE, CLOUD = int(Tier.DEVICE), int(Tier.EDGE), int(Tier.CLOUD)
+#: Seconds per unit of the model's objective: coefficients are in microseconds, so that the
+#: smallest transfer terms stay far above the backends' dual feasibility tolerance (~1e-7).
+OBJECTIVE_UNIT = 1e-6
 #: Tier pairs ``(s, d)`` a tensor can cross, ``s < d``.
 TIER_PAIRS = ((DEVICE, EDGE), (DEVICE, CLOUD), (EDGE, CLOUD))
 _TIER_LETTER = "dec"
@@ -48,7 +51,7 @@ _TIER_LETTER = "dec"
 class Coefficients:
     """The cost-dependent numbers of a :class:`MilpFormulation`.
 
-    ``objective`` and ``upper`` have one entry per variable; ``row_upper`` one per row;
+    ``objective`` (in units of :data:`OBJECTIVE_UNIT` seconds) and ``upper`` have one entry per variable; ``row_upper`` one per row;
     ``entries`` maps ``(row, column)`` to the matrix coefficients that depend on the cost
     model (weights a non-coordinator edge node holds when a block is tiled).
     """
@@ -384,8 +387,10 @@ class MilpFormulation:
         upper = np.ones(self.num_variables)
         costs = self.block_costs(cost)
         best: dict[int, float] = {}
+        coordinator = tier_times[:, EDGE]
+        index = graph.index
         for (b, k), column in sorted(self.y.items()):
-            untiled = float(sum(cost.time(v, Tier.EDGE) for v in self.blocks[b].layers))
+            untiled = float(sum(coordinator[index[v]] for v in self.blocks[b].layers))
             objective[column] = costs[b, k].time - untiled
             # y[b,k] is dominated when no better than untiled or a smaller k (same nodes
             # and fewer): fixing it to 0 keeps the optimum and every memory cap.
@@ -404,7 +409,7 @@ class MilpFormulation:
                         weights = sum(graph[v].param_bytes for v in self.blocks[b].layers)
                         if weights:
                             entries[row, column] = float(weights)
-        return Coefficients(objective=objective, upper=upper, row_upper=row_upper,
+        return Coefficients(objective=objective / OBJECTIVE_UNIT, upper=upper, row_upper=row_upper,
                             entries=MappingProxyType(entries))
 
     # -- plans <-> values ---------------------------------------------------------------------
