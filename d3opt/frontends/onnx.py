@@ -351,7 +351,14 @@ def from_onnx(model, *, name: str | None = None) -> LayerGraph:
     converter.inputs()
     if not converter.layers:
         raise GraphError("the ONNX model has no (non-initializer) inputs")
+    later = {out: node for node in inferred.graph.node for out in node.output if out}
     for index, node in enumerate(inferred.graph.node):
+        for name_in in node.input:
+            if name_in in later and name_in not in converter.producer \
+                    and name_in not in converter.consts and name_in not in converter.alias:
+                raise GraphError(
+                    f"ONNX node {node.name or node.op_type!r} reads {name_in!r} before it is "
+                    "produced (the graph is not topologically sorted or has a cycle)")
         converter.node(index, node)
     layers, edges = converter.layers, sorted(converter.edges)
     if name:
