@@ -38,6 +38,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Mapping
@@ -142,8 +143,9 @@ def migration_bytes(old: Plan, new: Plan, cost: CostModel) -> dict[str, int]:
     receives its weights from the node of its old tier: over ``device_edge`` and/or
     ``edge_cloud`` between tiers (``device_cloud`` for device<->cloud when that link exists,
     else relayed through the coordinator over both), then over ``edge_edge`` from the
-    coordinator to a helper edge node. Keys are directed uses ``"device_edge>"`` (towards the
-    cloud) and ``"device_edge<"`` (towards the device), and likewise for the other links.
+    coordinator to a helper edge node. Keys, sorted, are directed uses ``"device_edge>"``
+    (towards the cloud) and ``"device_edge<"`` (towards the device), and likewise for the
+    other links.
 
     >>> from d3opt.graph import Layer, LayerGraph
     >>> from d3opt.system import Node, Nodes, Link, Network
@@ -180,7 +182,7 @@ def migration_bytes(old: Plan, new: Plan, cost: CostModel) -> dict[str, int]:
                 uses.add("edge_edge>")
         for use in uses:
             sent[use] = sent.get(use, 0) + size
-    return sent
+    return dict(sorted(sent.items()))
 
 
 def migration_time(old: Plan, new: Plan, cost: CostModel) -> float:
@@ -213,6 +215,16 @@ def _finite_positive(value, what: str, *, allow_zero: bool = False) -> float:
         raise ConfigError(f"{what} must be finite and {'>= 0' if allow_zero else '> 0'}, "
                           f"got {value!r}")
     return number
+
+
+def _recost(cost: CostModel, nodes: Nodes, network: Network) -> CostModel:
+    """The cost model of new conditions; layer times are reused when the nodes are the same
+    (they do not depend on the network), so a link change costs no re-timing."""
+    if nodes is not cost.nodes:
+        return CostModel(cost.graph, nodes, network)
+    recosted = copy.copy(cost)
+    recosted.network = network
+    return recosted
 
 
 def _moved(old: Plan, new: Plan, graph: LayerGraph) -> tuple[str, ...]:
@@ -359,13 +371,15 @@ class Resolver:
         if roles(nodes) != roles(self.nodes):
             raise ConfigError(f"nodes must keep their names and roles {roles(self.nodes)}; "
                               f"got {roles(nodes)} (make a new Resolver instead)")
-        cost = CostModel(self.graph, nodes, network)
-        try:
-            current = score(self._plan, cost)
-        except PlanError:
-            current = None  # e.g. a memory cap shrank: the plan in force must change
-        steps, best = self._engines.resolve(cost, current or self._plan, budget=self._budget,
-                                            start=start)
+        cost = _recost(self._cost, nodes, network)
+        steps, best = self._engines.resolve(cost, self._plan, budget=self._budget, start=start)
+        if best.assignment == self._plan.assignment and best.tiles == self._plan.tiles:
+            current = best
+        else:
+            try:
+                current = score(self._plan, cost)
+            except PlanError:
+                current = None  # e.g. a memory cap shrank: the plan in force must change
         update = self._decide(cost, current, best, steps, start)
         self._cost, self._plan = cost, update.plan
         return update
@@ -424,7 +438,8 @@ class _Engines:
             steps.append(Step("hpa", plan.latency, "heuristic", time.perf_counter() - t0))
             plans.append(plan)
         if self.strategy in ("milp", "auto"):
-            hint = min([current, *plans], key=lambda p: p.latency)
+            # HPA's adjustment is never worse than the plan in force: hint with it if any.
+            hint = plans[-1] if plans else current
             limit = None if budget is None else max(budget - (time.perf_counter() - start),
                                                     1e-3)
             t0 = time.perf_counter()
