@@ -26,7 +26,7 @@ from d3opt.solvers import baselines
 from d3opt.solvers.brute import solve_brute
 from d3opt.solvers.milp import MilpModel, export_model, solve_milp
 from d3opt.solvers.milp_model import OBJECTIVE_UNIT
-from d3opt.system import Link, Network, Node, Nodes, Tier
+from d3opt.system import Link, Network, Node, Nodes, Tier, builtin_scenarios
 from tests.strategies import instances
 
 TIERS = (Tier.DEVICE, Tier.EDGE, Tier.CLOUD)
@@ -277,3 +277,18 @@ def test_export_rejects_unknown_formats(tmp_path):
 def test_unknown_solver_is_rejected():
     with pytest.raises(ValueError, match="highs"):
         solve_milp(big_instance(6, 1), pins={}, solver="cp-sat")
+
+
+@pytest.mark.parametrize("scenario", sorted(builtin_scenarios()))
+def test_backends_agree_on_a_zoo_model_under_every_shipped_scenario(scenario):
+    pytest.importorskip("torch")
+    import d3opt
+
+    graph = d3opt.from_torch(d3opt.zoo.get("tinycnn"), d3opt.zoo.example_input("tinycnn"))
+    sc = d3opt.scenario(scenario)
+    cost = CostModel(graph, sc.nodes, sc.network)
+    plans = {s: solve_milp(cost, pins={}, solver=s) for s in ("highs", "scip", "cbc")}
+    reference = plans["highs"].latency
+    for solver, plan in plans.items():
+        assert plan.info.status == "optimal", solver
+        assert same(plan.latency, reference), solver
