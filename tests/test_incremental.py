@@ -279,3 +279,25 @@ def test_update_reports_cold_method_steps_and_wall_time():
     assert update.wall_time >= update.steps[0].wall_time > 0
     assert update.first_answer_time == update.steps[0].wall_time
     assert update.strategy == "dads"
+
+
+# -- trace replay ------------------------------------------------------------------------------
+def test_replay_measures_regret_against_the_cold_optimum():
+    from d3opt.replay import replay
+    from d3opt.traces import Trace, synthetic_trace
+
+    graph, nodes, network = two_plan_instance()
+    trace = synthetic_trace(seconds=20, mean_mbps=9.0, seed=5, drop_rate=0.2)
+    result = replay(graph, nodes, network, trace, strategies=("hpa", "milp"))
+    assert len(result.optimum) == len(trace)
+    assert set(result.latency) == {"hpa", "milp", "static", "cold"}
+    milp, cold, static = (result.summary(s) for s in ("milp", "cold", "static"))
+    assert cold.mean_regret == 0.0 and milp.max_regret < 1e-9
+    # The bandwidth crosses 1.11e6 bytes/s both ways, so a fixed plan loses somewhere.
+    assert (trace.bandwidth > 1.2e6).any() and (trace.bandwidth < 1.0e6).any()
+    assert static.max_regret > 0.05 and static.plan_changes == 0
+    assert milp.plan_changes == cold.plan_changes > 0
+    for s in ("hpa", "milp", "static"):
+        assert (result.latency[s] >= result.optimum * (1 - 1e-9)).all()
+    with pytest.raises(ConfigError, match="device_cloud"):
+        replay(graph, nodes, network, Trace([0.0], [1e6]), link="device_cloud")
