@@ -213,15 +213,15 @@ def serve(node: str, plan, model, example_input, *, nodes, network, address: str
     is where the device (rank 0) listens. Returns this node's bytes per link, stage times,
     and on the device the packed outputs.
     """
-    from d3opt.executor.job import prepare
+    from d3opt.executor import Executor
 
-    inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
-    job = prepare(plan, model, inputs, graph=graph, nodes=nodes, network=network, dtype=dtype)
+    runner = Executor(model, example_input, graph=graph, nodes=nodes, network=network,
+                      dtype=dtype)
+    job = runner.prepare(plan)
     names = list(job.node_names)
     if node not in names:
         raise ExecutionError(f"no node named {node!r}; nodes are {names}")
-    run_inputs = tuple(t.to(job.dtype) if t.is_floating_point() else t for t in inputs)
-    return _serve_rank(job, names.index(node), run_inputs, address=address, port=port,
+    return _serve_rank(job, names.index(node), runner.inputs, address=address, port=port,
                        timeout=timeout)
 
 

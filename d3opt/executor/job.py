@@ -6,14 +6,14 @@ Both executors (in-process and one process per node) run the same :class:`Job`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
 from d3opt.cost import CostModel
 from d3opt.errors import PlanError
-from d3opt.executor.pieces import Split, cut, export
+from d3opt.executor.pieces import Split, cut
 from d3opt.executor.routing import Route, routes
 from d3opt.executor.tiles import Tile, tile_modules
 from d3opt.graph import LayerGraph
@@ -66,22 +66,17 @@ def _in_dtype(graph: LayerGraph, dtype: torch.dtype) -> LayerGraph:
     ])
 
 
-def prepare(plan: Plan, model: torch.nn.Module, inputs: Sequence[torch.Tensor], *,
-            graph: LayerGraph | None, nodes: Nodes | None, network: Network | None,
-            dtype: torch.dtype | None) -> Job:
-    """Export, cut, tile and route ``plan``; predict its bytes per link with evaluate."""
-    if graph is None:
-        from d3opt.frontends.torch import from_torch
-
-        graph = from_torch(model, inputs[0] if len(inputs) == 1 else tuple(inputs))
+def prepare(plan: Plan, program: torch.export.ExportedProgram, graph: LayerGraph, *,
+            nodes: Nodes | None, network: Network | None, dtype: torch.dtype) -> Job:
+    """Cut, tile and route ``plan`` on an exported ``program`` (in ``dtype``); predict its
+    bytes per link with :func:`d3opt.evaluate` on ``graph`` in ``dtype``."""
     if (nodes is None) != (network is None):
         raise PlanError("give both nodes= and network=, or neither")
     if nodes is None:
         nodes, network = _default_system(plan)
-    run_dtype = dtype or next((t.dtype for t in inputs if t.is_floating_point()), torch.float32)
-    cost = CostModel(_in_dtype(graph, run_dtype), nodes, network)
+    cost = CostModel(_in_dtype(graph, dtype), nodes, network)
     evaluation = evaluate_assignment(cost, plan.assignment, plan.tiles, pins=plan.pins)
-    split = cut(export(model, inputs, dtype=dtype), graph, plan)
+    split = cut(program, graph, plan)
     tiled = {}
     for piece in split.pieces:
         if piece.block is None:
@@ -98,4 +93,4 @@ def prepare(plan: Plan, model: torch.nn.Module, inputs: Sequence[torch.Tensor], 
     return Job(split=split, tiled=tiled, routes=routes(split, direct=direct),
                predicted=dict(evaluation.link_bytes),
                node_names=tuple(n.name for n in nodes.all), direct=direct,
-               dtype=run_dtype)
+               dtype=dtype)

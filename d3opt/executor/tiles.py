@@ -30,7 +30,7 @@ Examples
 >>> tiles = tile_modules(piece, g, [(0, 15), (16, 31)])
 >>> entry = torch.randn(g[block.entry].out_shape)
 >>> with torch.no_grad():
-...     bands = [t.module(entry[:, :, t.in_rows[0]:t.in_rows[1] + 1]) for t in tiles]
+...     bands = [t.module(entry[:, :, t.in_rows[0]:t.in_rows[1] + 1])[0] for t in tiles]
 ...     whole = piece.module(entry)[0]
 >>> bool((torch.cat(bands, 2) - whole).abs().max() < 1e-5)
 True
