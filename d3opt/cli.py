@@ -43,6 +43,7 @@ SUBCOMMANDS = (
     "d3opt.cli:add_methods_parser",
     "d3opt.cli_compare:add_compare_parser",
     "d3opt.cli_replay:add_replay_parser",
+    "d3opt.cli_validate:add_validate_parser",
 )
 
 
