@@ -10,8 +10,8 @@ from d3opt.errors import PlanError
 from d3opt.executor import Executor, validate
 from d3opt.tiling import candidate_blocks
 
-#: Zoo models at a reduced input size so that the whole matrix stays fast (64x64; tinycnn 32).
-SIDE = {"tinycnn": 32}
+#: Zoo models at reduced input sizes (64x64; 32x32 for the deepest ones) to keep it fast.
+SIDE = {"tinycnn": 32, "googlenet": 32, "resnet50": 32, "mobilenet_v2": 32}
 METHODS = ("device", "edge", "cloud", "neurosurgeon", "dads", "hpa", "milp")
 
 
