@@ -80,7 +80,7 @@ def test_memory_caps_are_honoured(instance, data):
     capped = []
     for node in nodes.all:
         share = data.draw(st.sampled_from([None, 0.3, 0.6, 1.0]))
-        capped.append(replace(node, memory=None if share is None else int(share * total)))
+        capped.append(replace(node, memory=None if share is None else max(1, int(share * total))))
     nodes = Nodes(capped[0], capped[1:-1], capped[-1])
     cost = CostModel(graph, nodes, network)
     try:

@@ -4,8 +4,8 @@ A solver is a function ``fn(cost, *, pins, **options) -> Plan``; :func:`d3opt.so
 up by method name in :func:`methods`, imports its module only when used, and re-scores the
 plan it returns with :func:`d3opt.plan.evaluate_assignment` (a mismatch raises).
 
->>> sorted(methods())[:3]
-['cloud', 'dads', 'device']
+>>> sorted(methods())[:4]
+['brute', 'cloud', 'dads', 'device']
 """
 
 from __future__ import annotations
