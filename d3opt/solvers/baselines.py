@@ -83,6 +83,24 @@ def _seconds_per_byte(cost: CostModel, tier: Tier) -> float:
     return sum(1.0 / link.bandwidth for link in path)
 
 
+def _best_of(cost: CostModel, candidates, pins: Mapping[str, Tier]):
+    """The lowest-latency ``(latency, assignment, tier)`` among pin-honouring candidates.
+
+    Candidates breaking a memory cap are skipped. Returns it (None if none is feasible) and
+    whether any candidate was offered, which tells pins apart from memory caps in errors.
+    """
+    best, offered = None, False
+    for assignment, tier in candidates:
+        offered = True
+        try:
+            latency = evaluate_assignment(cost, assignment, pins=pins).latency
+        except PlanError:
+            continue
+        if best is None or latency < best[0]:
+            best = (latency, assignment, tier)
+    return best, offered
+
+
 def _finish(cost: CostModel, best: tuple[float, dict[str, Tier], Tier] | None,
             pins: Mapping[str, Tier], method: str, start: float, message: str) -> Plan:
     _, assignment, tier = best
@@ -142,20 +160,13 @@ def solve_neurosurgeon(cost: CostModel, *, pins: Mapping[str, Tier],
     order = cost.graph.order
     inputs = set(cost.graph.inputs)
     last_input = max(cost.graph.index[n] for n in inputs)
-    best = None
-    pinned_ok = False
-    for tier in tiers:
-        for split in range(last_input + 1, len(order) + 1):
-            assignment = {n: Tier.DEVICE if i < split else tier for i, n in enumerate(order)}
-            if any(assignment[n] != t for n, t in pins.items()):
-                continue
-            pinned_ok = True
-            try:
-                latency = evaluate_assignment(cost, assignment, pins=pins).latency
-            except PlanError:
-                continue
-            if best is None or latency < best[0]:
-                best = (latency, assignment, tier)
+    splits = (
+        ({n: Tier.DEVICE if i < split else tier for i, n in enumerate(order)}, tier)
+        for tier in tiers for split in range(last_input + 1, len(order) + 1)
+    )
+    best, pinned_ok = _best_of(
+        cost, ((a, t) for a, t in splits if all(a[n] == p for n, p in pins.items())), pins
+    )
     if best is None:
         raise _no_plan("neurosurgeon", pins, pinned_ok)
     return _finish(cost, best, pins, "neurosurgeon", start, "best single split of graph.order")
@@ -274,22 +285,11 @@ def solve_dads(cost: CostModel, *, pins: Mapping[str, Tier],
     """
     start = time.perf_counter()
     tiers = _remote_tiers(remote, "dads")
-    best = None
-    pinned_ok = False
-    for tier in tiers:
-        for quiet_forward in (False, True):
-            for quiet_return in (False, True):
-                assignment = _dads_cut(cost, tier, pins, quiet_forward=quiet_forward,
-                                       quiet_return=quiet_return)
-                if assignment is None:
-                    continue
-                pinned_ok = True
-                try:
-                    latency = evaluate_assignment(cost, assignment, pins=pins).latency
-                except PlanError:
-                    continue
-                if best is None or latency < best[0]:
-                    best = (latency, assignment, tier)
+    cuts = (
+        (_dads_cut(cost, tier, pins, quiet_forward=forward, quiet_return=back), tier)
+        for tier in tiers for forward in (False, True) for back in (False, True)
+    )
+    best, pinned_ok = _best_of(cost, ((a, t) for a, t in cuts if a is not None), pins)
     if best is None:
         raise _no_plan("dads", pins, pinned_ok)
     return _finish(cost, best, pins, "dads", start, "exact two-tier min-cut")
