@@ -176,9 +176,14 @@ class MilpModel:
             presolve=presolve)
         wall = time.perf_counter() - start
         bound = None if raw.bound is None else raw.bound * OBJECTIVE_UNIT
-        if raw.outcome == "infeasible":
+        outcome = raw.outcome
+        if outcome == "infeasible" and time_limit is not None and not self.formulation.capped:
+            # Without caps the all-device plan is always feasible: CBC says "Infeasible" when
+            # its time limit hits before it has any solution.
+            outcome = "no_solution"
+        if outcome == "infeasible":
             self._raise_infeasible(raw.message)
-        if raw.outcome == "no_solution":
+        if outcome == "no_solution":
             if hinted is None:
                 raise SolverError(
                     f"MILP ({self.solver}): no plan found within time_limit={time_limit} s; "
