@@ -33,6 +33,8 @@ from d3opt.frontends.torch import from_torch
 from d3opt.solvers.hpa import adjust, build_layout, solve_hpa
 from d3opt.system import Link, Nodes, builtin_scenarios, scenario
 
+from plots import plot_gap, write_svg
+
 COLUMNS = ["model", "scenario", "K", "layers", *(f"{m}_ms" for m in DEFAULT_METHODS),
            "milp_status", "hpa_gap_pct", "milp_speedup_vs_2tier", "hpa_speedup_vs_2tier",
            "hpa_cloud_bytes_reduction", "milp_cloud_bytes_reduction", "hpa_tiles",
@@ -146,6 +148,7 @@ def main(argv=None) -> None:
                           f"{row['hpa_gap_pct']} % hpa solve {row['hpa_solve_ms_median']} ms "
                           f"full/adjust {row['full_over_adjust']}", flush=True)
     print(summary(rows))
+    write_svg(plot_gap, args.out)
 
 
 if __name__ == "__main__":

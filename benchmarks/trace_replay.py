@@ -36,6 +36,8 @@ from d3opt.replay import replay
 from d3opt.system import Nodes
 from d3opt.traces import load_trace, synthetic_trace
 
+from plots import plot_trace_replay, write_svg
+
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 COLUMNS = ["model", "scenario", "K", "scale", "layers", "trace", "source", "steps", "strategy",
            "median_ms", "p99_ms", "mean_regret_pct", "max_regret_pct", "plan_changes",
@@ -115,6 +117,7 @@ def main(argv=None) -> int:
     print("|" + "---|" * len(keys))
     for row in rows:
         print("| " + " | ".join(str(row[k]) for k in keys) + " |")
+    write_svg(plot_trace_replay, out)
     return 0
 
 
