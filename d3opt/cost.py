@@ -81,12 +81,15 @@ class CostModel:
             dtype=float,
         )
         self.out_bytes = np.array([graph[name].out_bytes for name in graph.order], dtype=float)
+        self._tier_times = self.times[:, [0, 1, 1 + nodes.K]]
+        for array in (self.times, self.out_bytes, self._tier_times):
+            array.setflags(write=False)
         self._column = {node.name: j for j, node in enumerate(nodes.all)}
 
     @property
     def tier_times(self) -> np.ndarray:
         """Array ``(len(graph), 3)``: seconds on the device, the coordinator and the cloud."""
-        return self.times[:, [0, 1, 1 + self.nodes.K]]
+        return self._tier_times
 
     def time(self, layer: str, tier: Tier) -> float:
         """Seconds to run ``layer`` untiled on ``tier`` (the coordinator for the edge)."""

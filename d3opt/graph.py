@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import networkx as nx
+import numpy as np
 
 from d3opt.errors import GraphError
 
@@ -194,6 +195,46 @@ def _check_cost(value, what: str) -> None:
         raise GraphError(f"{what} is negative ({number})")
 
 
+@dataclass(frozen=True, eq=False)
+class GraphArrays:
+    """A :class:`LayerGraph` as numpy arrays, layers indexed by position in its order.
+
+    ``src``, ``dst``: the edges, sorted as :attr:`LayerGraph.edges`; ``out_bytes``,
+    ``param_bytes``: per layer; ``is_input``, ``is_sink``: masks of the inputs and of the
+    layers whose outputs are results.
+
+    >>> g = LayerGraph([Layer("x", "input", out_bytes=4), Layer("f", "other", out_bytes=2)],
+    ...                [("x", "f")])
+    >>> g.arrays.src.tolist(), g.arrays.dst.tolist(), g.arrays.is_sink.tolist()
+    ([0], [1], [False, True])
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    out_bytes: np.ndarray
+    param_bytes: np.ndarray
+    is_input: np.ndarray
+    is_sink: np.ndarray
+
+    @classmethod
+    def of(cls, graph: "LayerGraph") -> "GraphArrays":
+        """The arrays of ``graph``."""
+        index, layers = graph.index, graph.layers
+        edges = graph.edges
+        arrays = cls(
+            src=np.array([index[u] for u, _ in edges], dtype=np.intp),
+            dst=np.array([index[v] for _, v in edges], dtype=np.intp),
+            out_bytes=np.array([layers[n].out_bytes for n in graph.order], dtype=np.int64),
+            param_bytes=np.array([layers[n].param_bytes for n in graph.order], dtype=np.int64),
+            is_input=np.array([layers[n].op == "input" for n in graph.order], dtype=bool),
+            is_sink=np.array([not graph.succs(n) for n in graph.order], dtype=bool),
+        )
+        for array in (arrays.src, arrays.dst, arrays.out_bytes, arrays.param_bytes,
+                      arrays.is_input, arrays.is_sink):
+            array.setflags(write=False)
+        return arrays
+
+
 class LayerGraph:
     """A validated, immutable DAG of :class:`Layer` records.
 
@@ -258,6 +299,7 @@ class LayerGraph:
         self._succs = MappingProxyType(
             {n: tuple(sorted(graph.successors(n), key=self._index.__getitem__)) for n in order}
         )
+        self._arrays = GraphArrays.of(self)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -312,6 +354,11 @@ class LayerGraph:
         return LayerGraph([new.get(n, self._layers[n]) for n in self._order], self._graph.edges)
 
     # -- queries ------------------------------------------------------------------------
+    @property
+    def arrays(self) -> "GraphArrays":
+        """The graph as read-only numpy arrays indexed by position in :attr:`order`."""
+        return self._arrays
+
     @property
     def nx(self) -> nx.DiGraph:
         """The underlying frozen networkx DiGraph (node attribute ``layer``)."""

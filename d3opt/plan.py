@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
 
+import numpy as np
+
 from d3opt.cost import CostModel
 from d3opt.errors import PlanError
 from d3opt.graph import LayerGraph
@@ -117,8 +119,8 @@ class Plan:
 
     def __post_init__(self):
         try:
-            assignment = {str(k): Tier.parse(v) for k, v in dict(self.assignment).items()}
-            pins = {str(k): Tier.parse(v) for k, v in dict(self.pins).items()}
+            assignment = _parsed(self.assignment)
+            pins = _parsed(self.pins)
         except Exception as err:  # ConfigError from Tier.parse
             raise PlanError(f"bad plan: {err}") from None
         object.__setattr__(self, "assignment", MappingProxyType(assignment))
@@ -193,30 +195,46 @@ class Plan:
         )
 
 
-def _check_assignment(graph: LayerGraph, assignment: Mapping[str, Tier],
-                      pins: Mapping[str, Tier]) -> None:
-    missing = [n for n in graph.order if n not in assignment]
-    if missing:
-        raise PlanError(f"plan assigns no tier to layers {missing[:5]}{'...' if len(missing) > 5 else ''}")
-    unknown = sorted(set(assignment) - set(graph.order))
-    if unknown:
+def _parsed(tiers: Mapping) -> dict[str, Tier]:
+    """``{layer: Tier}`` from any mapping of layer names to tiers (Tier, name or number)."""
+    return {str(k): v if v.__class__ is Tier else Tier.parse(v) for k, v in tiers.items()}
+
+
+def _tier_vector(graph: LayerGraph, assignment: Mapping[str, Tier]) -> np.ndarray:
+    """The tiers of ``assignment`` in graph order; PlanError when layers are missing or
+    unknown."""
+    try:
+        tiers = np.fromiter((assignment[n] for n in graph.order), dtype=np.intp,
+                            count=len(graph))
+    except KeyError:
+        missing = [n for n in graph.order if n not in assignment]
+        raise PlanError(f"plan assigns no tier to layers {missing[:5]}"
+                        f"{'...' if len(missing) > 5 else ''}") from None
+    if len(assignment) != len(graph):
+        unknown = sorted(set(assignment) - set(graph.order))
         raise PlanError(f"plan names layers not in the graph: {unknown[:5]}")
-    for name in graph.inputs:
-        if assignment[name] != Tier.DEVICE:
-            raise PlanError(f"input layer {name!r} must stay on the device")
-    for u, v in graph.edges:
-        if assignment[u] > assignment[v]:
-            raise PlanError(
-                f"tiers go backwards along {u!r} ({assignment[u].name.lower()}) -> "
-                f"{v!r} ({assignment[v].name.lower()})"
-            )
+    return tiers
+
+
+def _check_assignment(graph: LayerGraph, tiers: np.ndarray, pins: Mapping[str, Tier]) -> None:
+    arrays, order = graph.arrays, graph.order
+    off_device = np.flatnonzero(arrays.is_input & (tiers != Tier.DEVICE))
+    if off_device.size:
+        raise PlanError(f"input layer {order[off_device[0]]!r} must stay on the device")
+    backwards = np.flatnonzero(tiers[arrays.src] > tiers[arrays.dst])
+    if backwards.size:
+        u, v = arrays.src[backwards[0]], arrays.dst[backwards[0]]
+        raise PlanError(
+            f"tiers go backwards along {order[u]!r} ({Tier(tiers[u]).name.lower()}) -> "
+            f"{order[v]!r} ({Tier(tiers[v]).name.lower()})"
+        )
     for name, tier in pins.items():
-        if name not in assignment:
+        if name not in graph:
             raise PlanError(f"pin names unknown layer {name!r}")
-        if assignment[name] != tier:
+        here = Tier(tiers[graph.index[name]])
+        if here != tier:
             raise PlanError(
-                f"layer {name!r} is pinned to {tier.name.lower()} but runs on "
-                f"{assignment[name].name.lower()}"
+                f"layer {name!r} is pinned to {tier.name.lower()} but runs on {here.name.lower()}"
             )
 
 
@@ -252,28 +270,23 @@ def evaluate_assignment(cost: CostModel, assignment: Mapping[str, "Tier | str"],
         input off the device, a pin or memory cap violated, an invalid tiled block.
     """
     graph, nodes, network = cost.graph, cost.nodes, cost.network
-    assignment = {k: Tier.parse(v) for k, v in assignment.items()}
-    pins = {k: Tier.parse(v) for k, v in (pins or {}).items()}
-    _check_assignment(graph, assignment, pins)
+    assignment = _parsed(assignment)
+    pins = _parsed(pins or {})
+    tiers = _tier_vector(graph, assignment)
+    _check_assignment(graph, tiers, pins)
     blocks = _tiled_costs(cost, assignment, tiles)
-    tiled = {n for bc in blocks for n in bc.block.layers}
 
-    compute = [0.0, 0.0, 0.0]
-    crossing = {(a, b): 0 for a in Tier for b in Tier if a < b}
-    returned = {Tier.EDGE: 0, Tier.CLOUD: 0}
-    tier_times = cost.tier_times.tolist()
-    for i, name in enumerate(graph.order):
-        here = assignment[name]
-        if name not in tiled:
-            compute[here] += tier_times[i][here]
-        size = graph.layers[name].out_bytes
-        succs = graph.succs(name)
-        for dest in {assignment[s] for s in succs}:
-            if dest > here:
-                crossing[here, dest] += size
-        if not succs and here != Tier.DEVICE:
-            returned[here] += size
+    arrays = graph.arrays
+    free = np.ones(len(graph), dtype=bool)
+    free[[graph.index[n] for bc in blocks for n in bc.block.layers]] = False
+    compute = np.bincount(tiers[free], weights=cost.tier_times[free, tiers[free]], minlength=3)
     compute[Tier.EDGE] += sum(bc.time for bc in blocks)
+    reads_on = np.zeros((len(graph), 3), dtype=bool)  # a consumer of layer i runs on tier t
+    reads_on[arrays.src, tiers[arrays.dst]] = True
+    crossing = {(a, b): int(arrays.out_bytes[(tiers == a) & reads_on[:, b]].sum())
+                for a in Tier for b in Tier if a < b}
+    returned = {t: int(arrays.out_bytes[arrays.is_sink & (tiers == t)].sum())
+                for t in (Tier.EDGE, Tier.CLOUD)}
 
     direct = network.device_cloud is not None
     relayed = 0 if direct else crossing[Tier.DEVICE, Tier.CLOUD]
@@ -299,7 +312,7 @@ def evaluate_assignment(cost: CostModel, assignment: Mapping[str, "Tier | str"],
         + (dc.transfer_time(link_bytes["cloud->device"]) if direct else 0.0)
         + de.transfer_time(link_bytes["edge->device"]),
     }
-    memory = _memory(graph, nodes, assignment, blocks)
+    memory = _memory(graph, nodes, tiers, blocks)
     for node in nodes.all:
         if node.memory is not None and memory[node.name] > node.memory:
             raise PlanError(
@@ -316,12 +329,12 @@ def evaluate_assignment(cost: CostModel, assignment: Mapping[str, "Tier | str"],
     )
 
 
-def _memory(graph: LayerGraph, nodes: Nodes, assignment: Mapping[str, Tier],
+def _memory(graph: LayerGraph, nodes: Nodes, tiers: np.ndarray,
             blocks: Sequence[BlockCost]) -> dict[str, int]:
     memory = {node.name: 0 for node in nodes.all}
-    holder = {tier: nodes.tier_node(tier).name for tier in Tier}
-    for name, layer in graph.layers.items():
-        memory[holder[assignment[name]]] += layer.param_bytes
+    held = np.bincount(tiers, weights=graph.arrays.param_bytes, minlength=3)
+    for tier in Tier:
+        memory[nodes.tier_node(tier).name] += int(held[tier])
     for bc in blocks:
         weights = sum(graph[n].param_bytes for n in bc.block.layers)
         for node in bc.nodes[1:]:

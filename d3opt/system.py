@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
+
 from d3opt.errors import ConfigError
 
 
@@ -204,6 +206,15 @@ class Link:
     def transfer_time(self, nbytes: float) -> float:
         """Seconds to send one message of ``nbytes`` (zero for an empty message)."""
         return 0.0 if nbytes <= 0 else self.latency + nbytes / self.bandwidth
+
+    def transfer_times(self, nbytes) -> np.ndarray:
+        """:meth:`transfer_time` of every entry of an array of message sizes.
+
+        >>> Link(100.0, latency=1.0).transfer_times([0, 50]).tolist()
+        [0.0, 1.5]
+        """
+        nbytes = np.asarray(nbytes, dtype=float)
+        return np.where(nbytes > 0, self.latency + nbytes / self.bandwidth, 0.0)
 
 
 LINKS = ("device_edge", "edge_edge", "edge_cloud", "device_cloud")

@@ -13,8 +13,8 @@ from d3opt import CostModel, InfeasibleError, Layer, LayerGraph, Link, Network, 
 from d3opt.plan import evaluate_assignment
 from d3opt.solve import solve_cost
 from d3opt.solvers.brute import solve_brute
-from d3opt.solvers.hpa import _block_tiling, _needed_rows, adjust, build_layout, solve_hpa
-from d3opt.tiling import block_cost, rows_needed
+from d3opt.solvers.hpa import _block_tiling, adjust, build_layout, solve_hpa
+from d3opt.tiling import block_cost, block_times
 
 REL = 1e-9
 
@@ -138,26 +138,25 @@ def test_layout_byte_tables_match_evaluate_for_every_cut_pair(graph):
 
 
 @given(instances(max_layers=9, max_edge=3))
-def test_vectorised_block_times_equal_block_cost(instance):
+def test_each_block_gets_its_fastest_tile_count_whose_helpers_hold_its_weights(instance):
     cost = CostModel(*instance)
     lay = build_layout(cost.graph)
-    every = np.arange(len(lay.blocks))
-    for k in range(2, cost.nodes.K + 1):
-        fixed = np.full(len(lay.blocks), k)
-        times = _block_tiling(cost, lay, every, fixed_k=fixed).time
-        for b, block in enumerate(lay.blocks):
-            if cost.graph[block.exit].out_shape[2] < k:
-                continue
-            exact = block_cost(cost, block, k).time
-            assert math.isclose(times[b], exact, rel_tol=REL, abs_tol=1e-12)
-            band = (0, cost.graph[block.exit].out_shape[2] // k)
-            rows = _needed_rows(lay, block.exit, [band])[0]
-            need = rows_needed(cost.graph, block, band)
-            start = lay.position[block.entry]
-            for name in (block.entry, *block.layers):
-                lo, hi = need[name]
-                assert rows[lay.position[name] - lay.reach[block.exit] + 1] == hi - lo + 1
-                assert start <= lay.position[name]
+    tiling = _block_tiling(cost, lay, block_times(cost, lay.geometry))
+    for b, block in enumerate(lay.blocks):
+        untiled = sum(cost.time(name, Tier.EDGE) for name in block.layers)
+        weights = sum(cost.graph[name].param_bytes for name in block.layers)
+        options = {}
+        for k in range(2, min(cost.nodes.K, cost.graph[block.exit].out_shape[2]) + 1):
+            exact = block_cost(cost, block, k)
+            if all(cost.nodes[name].memory is None or weights <= cost.nodes[name].memory
+                   for name in exact.nodes[1:]):
+                options[k] = exact.time
+        best = min(options.values(), default=math.inf)
+        if best < untiled * (1 - 1e-9):
+            assert options[tiling.k[b]] == pytest.approx(best, rel=1e-9)
+            assert tiling.saving[b] == pytest.approx(untiled - best, rel=1e-9, abs=1e-15)
+        elif best > untiled * (1 + 1e-9):
+            assert tiling.k[b] == 0 and tiling.saving[b] == 0
 
 
 def test_hpa_on_a_residual_cnn_tiles_the_edge_when_the_lan_is_fast():

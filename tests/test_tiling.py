@@ -1,11 +1,17 @@
 """Halo math of the vertical separation module (d3opt.tiling) against cases worked by hand."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from d3opt import Layer, LayerGraph, PlanError, Window
-from d3opt.tiling import candidate_blocks, make_block, rows_needed, split_rows
+import math
+
+import numpy as np
+from strategies import instances
+
+from d3opt import CostModel, Layer, LayerGraph, PlanError, Tier, Window
+from d3opt.tiling import (band_sizes, block_cost, block_times, candidate_blocks, make_block,
+                          rows_needed, split_rows, tiling_geometry)
 
 
 def chain_of(height, windows, channels=4):
@@ -172,3 +178,61 @@ def test_candidate_blocks_on_a_residual_graph_never_cut_inside_the_residual():
         assert "gp" not in block.layers and "fc" not in block.layers
     assert all(b.entry in {"x", "stem", "sum", "act"} for b in blocks)
     assert len(candidate_blocks(graph, max_segments=1)) < len(blocks)
+
+
+@given(heights=st.lists(st.integers(1, 60), min_size=1, max_size=6), k=st.integers(1, 6),
+       data=st.data())
+def test_band_sizes_cut_each_row_as_split_rows_does(heights, k, data):
+    heights = [max(h, k) for h in heights]
+    weights = np.array([data.draw(st.lists(st.floats(0.0, 50.0), min_size=k, max_size=k))
+                        for _ in heights])
+    sizes = band_sizes(np.array(heights), weights)
+    for h, w, row in zip(heights, weights, sizes):
+        assert [b - a + 1 for a, b in split_rows(h, w)] == row.tolist()
+        assert row.sum() == h and row.min() >= 1
+
+
+@settings(max_examples=60)
+@given(instances(max_layers=9, max_edge=4))
+def test_geometry_tables_agree_with_rows_needed_for_every_band(instance):
+    graph = instance[0]
+    blocks = candidate_blocks(graph)
+    geo = tiling_geometry(graph, blocks)
+    for b, block in enumerate(blocks):
+        slots = [graph.order[i] for i in geo.slot_layer[geo.group[b]]]
+        height = graph[block.exit].out_shape[2]
+        for first in range(height):
+            for last in range(first, height):
+                need = rows_needed(graph, block, (first, last))
+                assert need[block.entry] == (geo.entry_first[b, first], geo.entry_last[b, last])
+                for slot, name in enumerate(slots):
+                    if geo.inside[b, slot]:
+                        assert need[name] == (geo.first[geo.group[b], first, slot],
+                                              geo.last[geo.group[b], last, slot])
+        assert {s for s, x in zip(slots, geo.inside[b]) if x} == set(block.layers)
+
+
+@settings(max_examples=80)
+@given(instances(max_layers=9, max_edge=4), st.sampled_from(["switched", "shared"]))
+def test_vectorised_block_times_equal_block_cost(instance, lan):
+    from dataclasses import replace
+
+    graph, nodes, network = instance
+    cost = CostModel(graph, nodes, replace(network, lan=lan))
+    blocks = candidate_blocks(graph)
+    geo = tiling_geometry(graph, blocks)
+    times = block_times(cost, geo)
+    for b, block in enumerate(blocks):
+        untiled = sum(cost.time(name, Tier.EDGE) for name in block.layers)
+        assert math.isclose(times.time[b, 0], untiled, rel_tol=1e-12, abs_tol=1e-18)
+        for k in range(2, nodes.K + 1):
+            if graph[block.exit].out_shape[2] < k:
+                assert times.time[b, k - 1] == math.inf
+                continue
+            exact = block_cost(cost, block, k)
+            assert math.isclose(times.time[b, k - 1], exact.time, rel_tol=1e-9, abs_tol=1e-15)
+            names = tuple(nodes.edge[i].name for i in times.members[b, :k])
+            assert names == exact.nodes
+        fixed = block_times(cost, geo, [b], tiles=[nodes.K])
+        assert np.array_equal(fixed.time[0, [0, nodes.K - 1]], times.time[b, [0, nodes.K - 1]])
+        assert np.isinf(fixed.time[0, 1:nodes.K - 1]).all()

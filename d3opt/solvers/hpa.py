@@ -40,10 +40,11 @@ import numpy as np
 
 from d3opt.cost import CostModel
 from d3opt.errors import InfeasibleError, PlanError
-from d3opt.graph import WINDOW_OPS, LayerGraph
-from d3opt.plan import Plan, SolveInfo, TiledBlock, score
+from d3opt.graph import LayerGraph
+from d3opt.plan import Plan, SolveInfo, TiledBlock, evaluate_assignment
 from d3opt.system import Tier
-from d3opt.tiling import Block, candidate_blocks, split_rows, tile_nodes
+from d3opt.tiling import (Block, BlockTimes, TilingGeometry, block_times, candidate_blocks,
+                          cut_points, tile_nodes, tiling_geometry)
 
 _INF = np.inf
 
@@ -64,11 +65,16 @@ class Layout:
       ``live[j] - dc_bytes[i, j]``), ``sink_prefix``: prefix sums of result bytes,
       ``param_prefix``: prefix sums of weight bytes.
     - ``blocks``: candidate tiled blocks (:func:`d3opt.tiling.candidate_blocks`) as position
-      ranges ``[start, stop)``; ``floors``: the lowest tier each layer may use given the pins
-      the layout was built for.
+      ranges ``[start, stop)`` (``block_span``; ``block_of`` maps a block's layers to its
+      index) with their halo ``geometry``
+      (:func:`d3opt.tiling.tiling_geometry`); ``floors``: the lowest tier each layer may use
+      given the pins the layout was built for; ``anchors``: the cuts just after a layer that
+      every input-to-output path crosses (:func:`d3opt.tiling.cut_points`), with ``0`` and
+      ``n``.
 
-    Build one with :func:`build_layout`; it is read-only apart from a private memo of tile
-    geometries, which only speeds up later solves on the same graph.
+    Build one with :func:`build_layout`. It is read-only apart from a memo of the block
+    times of the last full solve (and the edge conditions they were timed under), which
+    :func:`adjust` reuses while those conditions hold.
     """
 
     graph: LayerGraph
@@ -89,11 +95,11 @@ class Layout:
     param_prefix: np.ndarray
     blocks: tuple[Block, ...]
     block_span: np.ndarray
-    reach: Mapping[str, int]
-    heights: np.ndarray
-    out_int: np.ndarray
+    block_of: Mapping[tuple[str, ...], int]
+    geometry: TilingGeometry
+    anchors: np.ndarray
     max_segments: int
-    _geometry: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -210,14 +216,9 @@ def build_layout(graph: LayerGraph, *, pins: Mapping[str, "Tier | str"] | None =
             blocks.append(block)
     block_span = np.array([(position[b.entry] + 1, position[b.exit] + 1) for b in blocks],
                           dtype=np.intp).reshape(-1, 2)
-    reach: dict[str, int] = {}
-    for block, (start, _) in zip(blocks, block_span):
-        reach[block.exit] = min(reach.get(block.exit, n), int(start))
-    heights = np.array([graph[name].out_shape[2] if graph[name].is_map else 0
-                        for name in order], dtype=np.int64)
-    out_int = np.array([graph[name].out_bytes for name in order], dtype=np.int64)
+    anchors = np.unique([0, n, *(position[c] + 1 for c in cut_points(graph))])
     for array in (perm, out_bytes, params, src, dst, is_sink, de_bytes, dc_bytes, live,
-                  sink_prefix, param_prefix, block_span, heights, out_int):
+                  sink_prefix, param_prefix, block_span, anchors):
         array.setflags(write=False)
     return Layout(
         graph=graph, order=order, perm=perm, position=position,
@@ -226,8 +227,8 @@ def build_layout(graph: LayerGraph, *, pins: Mapping[str, "Tier | str"] | None =
         src=src, dst=dst, out_bytes=out_bytes, params=params, is_sink=is_sink,
         de_bytes=de_bytes, dc_bytes=dc_bytes, live=live, sink_prefix=sink_prefix,
         param_prefix=param_prefix, blocks=tuple(blocks), block_span=block_span,
-        reach=MappingProxyType(reach), heights=heights, out_int=out_int,
-        max_segments=max_segments,
+        block_of=MappingProxyType({b.layers: i for i, b in enumerate(blocks)}),
+        geometry=tiling_geometry(graph, blocks), anchors=anchors, max_segments=max_segments,
     )
 
 
@@ -235,6 +236,10 @@ def _layout_for(cost: CostModel, lay: Layout | None, pins: Mapping[str, Tier],
                 max_segments: int) -> Layout:
     """``lay`` when it fits the graph, the pins and ``max_segments``, else a fresh layout."""
     if lay is not None and lay.graph is cost.graph and lay.max_segments == max_segments:
+        if not pins:
+            if not any(lay.floors):
+                return lay
+            return build_layout(cost.graph, pins=pins, max_segments=max_segments)
         floor = _floors(cost.graph, pins)
         if all(floor[name] == f for name, f in zip(lay.order, lay.floors)):
             return lay
@@ -244,12 +249,6 @@ def _layout_for(cost: CostModel, lay: Layout | None, pins: Mapping[str, Tier],
 # ---------------------------------------------------------------------------------------
 # Cost tables of one instance.
 # ---------------------------------------------------------------------------------------
-def _transfer(link, nbytes):
-    """Vectorised :meth:`d3opt.system.Link.transfer_time` (zero for an empty message)."""
-    nbytes = np.asarray(nbytes, dtype=float)
-    return np.where(nbytes > 0, link.latency + nbytes / link.bandwidth, 0.0)
-
-
 @dataclass(frozen=True)
 class _Tiling:
     """Best tile count and time saved by tiling each candidate block (vs. untiled)."""
@@ -259,125 +258,66 @@ class _Tiling:
     time: np.ndarray
 
 
-def _block_tiling(cost: CostModel, lay: Layout, which: np.ndarray,
-                  fixed_k: np.ndarray | None = None) -> _Tiling:
-    """Exact block times (:func:`d3opt.tiling.block_cost`) of blocks ``which``, vectorised.
-
-    For every exit and tile count, the member nodes and band split of each block follow
-    :func:`d3opt.tiling.tile_nodes` and :func:`d3opt.tiling.split_rows`; blocks sharing an
-    exit and a split share one halo walk, and each member's compute is a suffix sum of
-    (needed-row fraction x layer time) over the longest block. With ``fixed_k`` (a tile count
-    per block) only that count is scored.
-    """
+def _edge_key(cost: CostModel) -> tuple:
+    """What vertical separation depends on: edge-node layer times and memory caps, the
+    edge-edge link and the LAN mode."""
     K = cost.nodes.K
-    nb = len(lay.blocks)
+    return (K, cost.times[:, 1:1 + K].tobytes(), tuple(n.memory for n in cost.nodes.edge),
+            cost.network.edge_edge, cost.network.lan)
+
+
+@dataclass(frozen=True)
+class _Separation:
+    """Vertical separation of some candidate blocks under one set of edge conditions."""
+
+    timed: BlockTimes
+    tiling: _Tiling
+    chosen: np.ndarray  # the blocks that tiling speeds up
+    bounds: np.ndarray
+    table: np.ndarray  # see _separation_table
+
+
+def _separation(cost: CostModel, lay: Layout, which: np.ndarray) -> _Separation:
+    timed = block_times(cost, lay.geometry, which)
+    tiling = _block_tiling(cost, lay, timed)
+    chosen = which[tiling.saving[which] > 0]
+    return _Separation(timed, tiling, chosen, *_separation_table(lay, tiling, chosen))
+
+
+def _remembered(cost: CostModel, lay: Layout) -> _Separation | None:
+    """The separation of every block found by the last full solve on ``lay``, when it was
+    made under the edge conditions of ``cost``."""
+    memo = lay._memo.get("separation")
+    return memo[1] if memo is not None and memo[0] == _edge_key(cost) else None
+
+
+def _block_tiling(cost: CostModel, lay: Layout, timed: BlockTimes) -> _Tiling:
+    """Best tile count of the blocks ``timed.which`` and the time it saves (vs. untiled).
+
+    A tile count is allowed when every helper node it uses can hold the block's weights;
+    blocks that no count speeds up get ``k = 0`` and no saving.
+    """
+    nb, which = len(lay.blocks), timed.which
     best_k = np.zeros(nb, dtype=np.intp)
     best_time = np.full(nb, _INF)
-    untiled = np.zeros(nb)
-    if K < 2 or which.size == 0:
-        return _Tiling(best_k, np.zeros(nb), best_time)
-    edge_t = cost.times[lay.perm, 1:1 + K]
-    cum = np.vstack([np.zeros(K), np.cumsum(edge_t, axis=0)])
-    coord_cum = np.concatenate([[0.0], np.cumsum(cost.tier_times[lay.perm, 1])])
-    link, shared = cost.network.edge_edge, cost.network.lan == "shared"
-    limits = np.array([n.memory if n.memory is not None else _INF for n in cost.nodes.edge])
-    by_exit: dict[int, list[int]] = {}
-    for b in which:
-        by_exit.setdefault(int(lay.block_span[b, 1]), []).append(int(b))
-    for stop, ids in by_exit.items():
-        ids = np.array(ids)
-        exit_name = lay.order[stop - 1]
-        reach = lay.reach[exit_name]
-        starts = lay.block_span[ids, 0]
-        untiled[ids] = coord_cum[stop] - coord_cum[starts]
-        per_node = cum[stop] - cum[starts]
-        weights = lay.param_prefix[stop] - lay.param_prefix[starts]
-        height = int(lay.heights[stop - 1])
-        others = np.argsort(per_node[:, 1:], axis=1, kind="stable") + 1
-        span_t = edge_t[reach:stop]
-        heights = lay.heights[reach - 1:stop].astype(float)
-        entry_bytes = lay.out_int[starts - 1]
-        entry_h = lay.heights[starts - 1]
-        offset = starts - reach
-        for k in range(2, min(K, height) + 1):
-            rows_k = np.arange(len(ids)) if fixed_k is None else np.flatnonzero(fixed_k[ids] == k)
-            if rows_k.size == 0:
-                continue
-            members = np.hstack([np.zeros((len(ids), 1), dtype=np.intp), others[:, : k - 1]])
-            member_t = np.take_along_axis(per_node, members, axis=1)
-            positive = np.all(member_t > 0, axis=1)[:, None]
-            speeds = np.where(positive, 1.0 / np.where(positive, member_t, 1.0), 1.0)
-            speeds = speeds / speeds.sum(axis=1, keepdims=True)
-            if np.ptp(speeds[rows_k], axis=0).max() <= 1e-12:
-                groups = [rows_k]
-            else:
-                _, inverse = np.unique(np.round(speeds[rows_k], 12), axis=0, return_inverse=True)
-                inverse = inverse.reshape(-1)
-                groups = [rows_k[inverse == g] for g in range(inverse.max() + 1)]
-            for rows in groups:
-                bands = split_rows(height, speeds[rows[0]])
-                counts = _needed_rows(lay, exit_name, bands)
-                frac = counts[:, 1:] / heights[1:]
-                suffix = np.cumsum((frac[:, :, None] * span_t[None])[:, ::-1], axis=1)[:, ::-1]
-                compute = suffix[np.arange(k)[None, :], offset[rows][:, None], members[rows]]
-                rows_in = counts[:, offset[rows]].T  # entry rows per (block, slot)
-                sent = entry_bytes[rows][:, None] * rows_in[:, 1:] // entry_h[rows][:, None]
-                send = _transfer(link, sent)
-                back = np.array([lay.out_int[stop - 1] * (b - a + 1) // height
-                                 for a, b in bands[1:]])
-                ret = _transfer(link, back)[None, :]
-                if shared:
-                    times = send.sum(axis=1) + compute.max(axis=1) + ret.sum()
-                else:
-                    times = np.maximum(compute[:, 0], (send + compute[:, 1:] + ret).max(axis=1))
-                fits = np.all(weights[rows][:, None] <= limits[members[rows, 1:]], axis=1)
-                times = np.where(fits, times, _INF)
-                target = ids[rows]
-                better = times < best_time[target]
-                best_time[target] = np.where(better, times, best_time[target])
-                best_k[target] = np.where(better, k, best_k[target])
-    saving = np.where(np.isfinite(best_time), untiled - best_time, 0.0)
-    if fixed_k is None:
-        saving = np.maximum(saving, 0.0)
-        best_k = np.where(saving > 0, best_k, 0)
+    saving = np.zeros(nb)
+    if cost.nodes.K < 2 or which.size == 0:
+        return _Tiling(best_k, saving, best_time)
+    tiled = np.where(_fits(cost, lay, timed), timed.time[:, 1:], _INF)
+    column = np.argmin(tiled, axis=1)
+    best_time[which] = tiled[np.arange(len(which)), column]
+    gain = timed.time[:, 0] - best_time[which]
+    useful = np.isfinite(best_time[which]) & (gain > 0)
+    saving[which] = np.where(useful, gain, 0.0)
+    best_k[which] = np.where(useful, column + 2, 0)
     return _Tiling(best_k, saving, best_time)
 
 
-def _needed_rows(lay: Layout, exit_name: str, bands: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Rows each layer computes for each exit band, over the longest block ending at ``exit_name``.
-
-    Returns an int array ``(len(bands), stop - reach + 1)`` for positions ``reach - 1`` (the
-    longest block's entry) to ``stop - 1`` (the exit). It is :func:`d3opt.tiling.rows_needed`
-    run for all bands at once; results are memoised in the layout (they do not depend on
-    costs). Shorter blocks with the same exit need exactly these rows on their layers.
-    """
-    missing = [band for band in dict.fromkeys(bands) if (exit_name, band) not in lay._geometry]
-    if missing:
-        graph = lay.graph
-        reach, stop = lay.reach[exit_name], lay.position[exit_name] + 1
-        lo = np.array([band[0] for band in missing])
-        hi = np.array([band[1] for band in missing])
-        need = {exit_name: (lo, hi)}
-        for name in reversed(lay.order[reach:stop]):
-            lo, hi = need[name]
-            window = graph[name].window if graph[name].op in WINDOW_OPS else None
-            if window is not None:
-                stride, pad = window.stride[0], window.padding[0]
-                lo = lo * stride - pad
-                hi = hi * stride - pad + window.dilation[0] * (window.kernel[0] - 1)
-            for pred in graph.preds(name):
-                low = np.maximum(lo, 0)
-                high = np.minimum(hi, graph[pred].out_shape[2] - 1)
-                if pred in need:
-                    low, high = np.minimum(low, need[pred][0]), np.maximum(high, need[pred][1])
-                need[pred] = (low, high)
-        span = lay.order[reach - 1:stop]
-        counts = np.array([need[name][1] - need[name][0] + 1 for name in span]).T
-        for row, band in zip(counts, missing):
-            row = row.copy()
-            row.setflags(write=False)
-            lay._geometry[exit_name, band] = row
-    return np.array([lay._geometry[exit_name, band] for band in bands])
+def _fits(cost: CostModel, lay: Layout, timed: BlockTimes) -> np.ndarray:
+    """``(len(which), K-1)``: whether every helper of ``k = 2..K`` tiles holds the weights."""
+    limits = np.array([n.memory if n.memory is not None else _INF for n in cost.nodes.edge])
+    weights = lay.geometry.params[timed.which, None]
+    return np.logical_and.accumulate(weights <= limits[timed.members[:, 1:]], axis=1)
 
 
 def _separation_table(lay: Layout, tiling: _Tiling, chosen: np.ndarray):
@@ -393,14 +333,19 @@ def _separation_table(lay: Layout, tiling: _Tiling, chosen: np.ndarray):
     table = np.zeros((m, m))
     if m == 0:
         return bounds, table
-    at = {int(p): a for a, p in enumerate(bounds)}
-    ending: dict[int, list[tuple[int, float]]] = {}
-    for b, (s, e) in zip(chosen, spans):
-        ending.setdefault(at[int(e)], []).append((at[int(s)], float(tiling.saving[b])))
+    starts = np.searchsorted(bounds, spans[:, 0])
+    stops = np.searchsorted(bounds, spans[:, 1])
+    gains = tiling.saving[chosen]
+    by_stop = np.argsort(stops, kind="stable")
+    edges = np.searchsorted(stops[by_stop], np.arange(m + 1))
+    rows = np.arange(m)[:, None]
     for b in range(1, m):
         column = table[:, b - 1].copy()
-        for a, gain in ending.get(b, ()):
-            np.maximum(column[: a + 1], table[: a + 1, a] + gain, out=column[: a + 1])
+        ending = by_stop[edges[b]:edges[b + 1]]
+        if ending.size:
+            a = starts[ending]
+            options = np.where(rows <= a[None, :], table[:, a] + gains[ending][None, :], -_INF)
+            np.maximum(column, options.max(axis=1), out=column)
         table[:, b] = column
     return bounds, table
 
@@ -462,14 +407,15 @@ def _pair_latency(cost: CostModel, lay: Layout, tab: _Tables, cuts_i: np.ndarray
     sinks_cloud = lay.sink_prefix[n] - lay.sink_prefix[J]
     pre = tab.prefix
     latency = (pre[I, 0] + pre[J, 1] - pre[I, 1] - saving + pre[n, 2] - pre[J, 2])
+    de_link, ec_link, dc_link = net.device_edge, net.edge_cloud, net.device_cloud
     if direct:
-        latency = (latency + _transfer(net.device_edge, de) + _transfer(net.edge_cloud, ec)
-                   + _transfer(net.device_cloud, dc) + _transfer(net.device_cloud, sinks_cloud)
-                   + _transfer(net.device_edge, sinks_edge))
+        latency = (latency + de_link.transfer_times(de) + ec_link.transfer_times(ec)
+                   + dc_link.transfer_times(dc) + dc_link.transfer_times(sinks_cloud)
+                   + de_link.transfer_times(sinks_edge))
     else:
-        latency = (latency + _transfer(net.device_edge, de + dc)
-                   + _transfer(net.edge_cloud, ec + dc) + _transfer(net.edge_cloud, sinks_cloud)
-                   + _transfer(net.device_edge, sinks_edge + sinks_cloud))
+        latency = (latency + de_link.transfer_times(de + dc) + ec_link.transfer_times(ec + dc)
+                   + ec_link.transfer_times(sinks_cloud)
+                   + de_link.transfer_times(sinks_edge + sinks_cloud))
     return np.where(I <= J, latency, _INF)
 
 
@@ -602,17 +548,24 @@ def _finish(cost: CostModel, lay: Layout, tab: _Tables, tiers: np.ndarray, picke
     tile_time = float(sum(tiling.time[b] for b in picked))
     if refine:
         tiers = _refine(cost, lay, tab, tiers, tiled, tile_time, pins, max_moves=lay.n)
-    assignment = {name: Tier(int(t)) for name, t in zip(lay.order, tiers)}
-    assignment = {name: assignment[name] for name in lay.graph.order}
-    plan = Plan(assignment, tiles=_tiles_of(lay, tiling, picked), pins=pins, method="hpa")
+    graph_order = tiers[np.argsort(lay.perm)]
+    assignment = dict(zip(lay.graph.order, map(Tier, graph_order.tolist())))
+    tiles = _tiles_of(lay, tiling, picked)
     try:
-        plan = score(plan, cost)
+        return _scored_plan(cost, assignment, tiles, pins, backend=backend, start=start,
+                            message=message)
     except PlanError as err:
         raise InfeasibleError(f"memory caps: HPA's best plan breaks a cap: {err}") from None
-    info = SolveInfo(backend=backend, status="heuristic", objective=plan.latency,
+
+
+def _scored_plan(cost: CostModel, assignment: Mapping[str, Tier], tiles, pins, *,
+                 backend: str, start: float, message: str) -> Plan:
+    """The HPA plan of ``assignment`` and ``tiles``, scored by :func:`evaluate_assignment`."""
+    evaluation = evaluate_assignment(cost, assignment, tiles, pins=pins)
+    info = SolveInfo(backend=backend, status="heuristic", objective=evaluation.latency,
                      wall_time=time.perf_counter() - start, message=message)
-    return Plan(plan.assignment, tiles=plan.tiles, pins=pins, method="hpa", info=info,
-                evaluation=plan.evaluation)
+    return Plan(assignment, tiles=tiles, pins=pins, method="hpa", info=info,
+                evaluation=evaluation)
 
 
 def _no_pair(pins: Mapping[str, Tier]) -> InfeasibleError:
@@ -666,12 +619,13 @@ def solve_hpa(cost: CostModel, *, pins: Mapping[str, "Tier | str"],
     pins = {k: Tier.parse(v) for k, v in pins.items()}
     lay = _layout_for(cost, layout, pins, max_segments)
     tab = _tables(cost, lay)
-    chosen = np.arange(len(lay.blocks)) if tiles and cost.nodes.K >= 2 else np.arange(0)
-    tiling = _block_tiling(cost, lay, chosen)
-    chosen = chosen[tiling.saving[chosen] > 0]
-    bounds, table = _separation_table(lay, tiling, chosen)
+    every = np.arange(len(lay.blocks)) if tiles and cost.nodes.K >= 2 else np.arange(0)
+    sep = _separation(cost, lay, every)
+    if every.size:
+        lay._memo["separation"] = (_edge_key(cost), sep)
+    tiling, chosen = sep.tiling, sep.chosen
     cuts = np.arange(lay.n + 1)
-    saving = _edge_savings(lay, bounds, table, cuts, cuts)
+    saving = _edge_savings(lay, sep.bounds, sep.table, cuts, cuts)
     latency = _pair_latency(cost, lay, tab, cuts, cuts, saving)
     latency = np.where(_pair_mask(cost, lay, pins, cuts, cuts), latency, _INF)
     if not np.isfinite(latency).any():
@@ -684,8 +638,10 @@ def solve_hpa(cost: CostModel, *, pins: Mapping[str, "Tier | str"],
 
 
 def _tiers_of(lay: Layout, assignment: Mapping[str, Tier]) -> np.ndarray:
+    """A plan's tiers (its ``assignment`` holds :class:`Tier` values) in layout order."""
     try:
-        return np.array([int(Tier.parse(assignment[name])) for name in lay.order], dtype=np.intp)
+        return np.fromiter((assignment[name] for name in lay.order), dtype=np.intp,
+                           count=lay.n)
     except KeyError as err:
         raise PlanError(f"the plan assigns no tier to layer {err.args[0]!r}") from None
 
@@ -739,47 +695,49 @@ def adjust(plan: Plan, cost: CostModel, *, pins: Mapping[str, "Tier | str"] | No
     n = lay.n
     i0 = int(np.argmax(old >= 1)) if (old >= 1).any() else n
     j0 = int(np.argmax(old >= 2)) if (old >= 2).any() else n
-    cuts_i = np.arange(max(lay.n_inputs, i0 - window), min(n, i0 + window) + 1)
-    cuts_j = np.arange(max(0, j0 - window), min(n, j0 + window) + 1)
+    near_i = np.arange(max(lay.n_inputs, i0 - window), min(n, i0 + window) + 1)
+    near_j = np.arange(max(0, j0 - window), min(n, j0 + window) + 1)
+    cuts_i = np.union1d(near_i, lay.anchors[lay.anchors >= lay.n_inputs])
+    cuts_j = np.union1d(near_j, lay.anchors)
 
-    span_of = {lay.blocks[b].layers: b for b in range(len(lay.blocks))}
-    old_ids = [span_of[tb.layers] for tb in plan.tiles if tb.layers in span_of]
-    lo_i, hi_i = cuts_i[0], cuts_i[-1]
-    lo_j, hi_j = cuts_j[0], cuts_j[-1]
+    span_of = lay.block_of
+    kept = np.array([span_of[tb.layers] for tb in plan.tiles if tb.layers in span_of],
+                    dtype=np.intp)
     starts, stops = lay.block_span[:, 0], lay.block_span[:, 1]
-    near = ((starts < hi_i) & (stops > lo_i)) | ((starts < hi_j) & (stops > lo_j))
-    candidates = np.union1d(np.flatnonzero(near), np.array(old_ids, dtype=np.intp))
-    use_tiles = cost.nodes.K >= 2
-    chosen = candidates if use_tiles else np.arange(0)
-    tiling = _block_tiling(cost, lay, chosen)
-    chosen = chosen[tiling.saving[chosen] > 0]
-    bounds, table = _separation_table(lay, tiling, chosen)
-    saving = _edge_savings(lay, bounds, table, cuts_i, cuts_j)
+    near = (((starts < near_i[-1]) & (stops > near_i[0]))
+            | ((starts < near_j[-1]) & (stops > near_j[0])))
+    sep = _remembered(cost, lay) if cost.nodes.K >= 2 else None
+    if sep is None:  # edge conditions changed: re-time the blocks near the cuts only
+        sep = _separation(cost, lay, np.union1d(np.flatnonzero(near), kept)
+                          if cost.nodes.K >= 2 else np.arange(0))
+    timed, tiling, chosen, which = sep.timed, sep.tiling, sep.chosen, sep.timed.which
+    saving = _edge_savings(lay, sep.bounds, sep.table, cuts_i, cuts_j)
     latency = _pair_latency(cost, lay, tab, cuts_i, cuts_j, saving)
     latency = np.where(_pair_mask(cost, lay, all_pins, cuts_i, cuts_j), latency, _INF)
 
     # The current plan under the new conditions (its own tile counts), for the guarantee.
-    keep_k = np.zeros(len(lay.blocks), dtype=np.intp)
-    for tb in plan.tiles:
-        if tb.layers in span_of:
-            keep_k[span_of[tb.layers]] = tb.k
-    kept = np.flatnonzero(keep_k)
     current = _INF
-    known = len(kept) == len(plan.tiles)
-    if known and _memory_ok(cost, lay, old) and all(old[lay.position[k]] == v
-                                                    for k, v in all_pins.items()):
-        fixed = _block_tiling(cost, lay, kept, fixed_k=keep_k) if len(kept) else None
-        tiled = np.zeros(n, dtype=bool)
-        for b in kept:
-            tiled[starts[b]:stops[b]] = True
-        tile_time = float(fixed.time[kept].sum()) if fixed is not None else 0.0
-        if np.isfinite(tile_time):
-            current = _fast_latency(cost, lay, tab, old, tiled, tile_time)
-    if not known:
+    ks = np.array([tb.k for tb in plan.tiles if tb.layers in span_of], dtype=np.intp)
+    if len(kept) < len(plan.tiles) or ks.max(initial=1) > cost.nodes.K:
+        # Tiles HPA does not know: score them the slow way.
         try:
-            current = score(Plan(plan.assignment, tiles=plan.tiles, pins=all_pins), cost).latency
+            current = evaluate_assignment(cost, plan.assignment, plan.tiles, pins=all_pins).latency
         except PlanError:
             current = _INF
+    elif _memory_ok(cost, lay, old) and all(old[lay.position[k]] == v
+                                           for k, v in all_pins.items()):
+        tiled = np.zeros(n, dtype=bool)
+        tile_time = 0.0
+        if len(kept):
+            rows = np.searchsorted(which, kept)
+            fits = np.hstack([np.ones((len(kept), 1), dtype=bool),
+                              _fits(cost, lay, timed)[rows]])
+            tile_time = float(np.where(fits, timed.time[rows], _INF)[np.arange(len(kept)),
+                                                                       ks - 1].sum())
+            for b in kept:
+                tiled[starts[b]:stops[b]] = True
+        if np.isfinite(tile_time):
+            current = _fast_latency(cost, lay, tab, old, tiled, tile_time)
     if not np.isfinite(latency).any() and not np.isfinite(current):
         raise _no_pair(all_pins)
     best = float(latency.min()) if np.isfinite(latency).any() else _INF
@@ -794,11 +752,8 @@ def adjust(plan: Plan, cost: CostModel, *, pins: Mapping[str, "Tier | str"] | No
         if not np.isfinite(current) or moved.latency <= current:
             return moved
     try:
-        rescored = score(Plan(plan.assignment, tiles=plan.tiles, pins=all_pins), cost)
+        return _scored_plan(cost, plan.assignment, plan.tiles, all_pins, backend="hpa.adjust",
+                            start=start,
+                            message=f"kept cuts ({i0}, {j0}) of {n}: no nearby pair is better")
     except PlanError as err:
         raise InfeasibleError(f"memory caps: adjust found no plan: {err}") from None
-    info = SolveInfo(backend="hpa.adjust", status="heuristic", objective=rescored.latency,
-                     wall_time=time.perf_counter() - start,
-                     message=f"kept cuts ({i0}, {j0}) of {n}: no nearby pair is better")
-    return Plan(rescored.assignment, tiles=rescored.tiles, pins=all_pins, method="hpa",
-                info=info, evaluation=rescored.evaluation)
