@@ -36,7 +36,7 @@ from d3opt.cost import CostModel
 from d3opt.errors import ConfigError, InfeasibleError
 from d3opt.plan import Plan, TiledBlock
 from d3opt.system import Tier
-from d3opt.tiling import BlockCost, block_cost, candidate_blocks
+from d3opt.tiling import BlockTimes, block_times, candidate_blocks, tiling_geometry
 
 DEVICE, EDGE, CLOUD = int(Tier.DEVICE), int(Tier.EDGE), int(Tier.CLOUD)
 #: Seconds per unit of the model's objective: coefficients are in microseconds, so that the
@@ -145,7 +145,8 @@ class MilpFormulation:
         )
         self.low, self.high = pin_bounds(cost, self.pins)
         self.check_forced_memory(cost)
-        self._block_cache: tuple[tuple, dict[tuple[int, int], BlockCost]] | None = None
+        self.geometry = tiling_geometry(self.graph, self.blocks)
+        self._block_cache: tuple[tuple, BlockTimes] | None = None
         self._variables()
         self._assignment()
         self._inputs_on_device()
@@ -342,13 +343,12 @@ class MilpFormulation:
             self.memory_rows[name] = self._row("memory", terms)
 
     # -- numbers --------------------------------------------------------------------------
-    def block_costs(self, cost: CostModel) -> dict[tuple[int, int], BlockCost]:
-        """:func:`d3opt.tiling.block_cost` of every tile variable, cached while edge-node
+    def block_times(self, cost: CostModel) -> BlockTimes:
+        """:func:`d3opt.tiling.block_times` of every candidate block, cached while edge-node
         times, the edge-edge link and the LAN mode stay the same."""
         key = (cost.times[:, 1:1 + self.K].tobytes(), cost.network.edge_edge, cost.network.lan)
         if self._block_cache is None or self._block_cache[0] != key:
-            table = {(b, k): block_cost(cost, self.blocks[b], k) for b, k in self.y}
-            self._block_cache = (key, table)
+            self._block_cache = (key, block_times(cost, self.geometry))
         return self._block_cache[1]
 
     def coefficients(self, cost: CostModel) -> Coefficients:
@@ -385,13 +385,10 @@ class MilpFormulation:
         for use, column in self.w.items():
             objective[column] = latency[use]
         upper = np.ones(self.num_variables)
-        costs = self.block_costs(cost)
+        timed = self.block_times(cost)
         best: dict[int, float] = {}
-        coordinator = tier_times[:, EDGE]
-        index = graph.index
         for (b, k), column in sorted(self.y.items()):
-            untiled = float(sum(coordinator[index[v]] for v in self.blocks[b].layers))
-            objective[column] = costs[b, k].time - untiled
+            objective[column] = timed.time[b, k - 1] - timed.time[b, 0]
             # y[b,k] is dominated when no better than untiled or a smaller k (same nodes
             # and fewer): fixing it to 0 keeps the optimum and every memory cap.
             if objective[column] < min(best.get(b, 0.0), 0.0):
@@ -405,10 +402,9 @@ class MilpFormulation:
             j = self.node_names.index(name)
             if 2 <= j <= self.K:
                 for (b, k), column in self.y.items():
-                    if name in costs[b, k].nodes[1:]:
-                        weights = sum(graph[v].param_bytes for v in self.blocks[b].layers)
-                        if weights:
-                            entries[row, column] = float(weights)
+                    weights = float(self.geometry.params[b])
+                    if weights and j - 1 in timed.members[b, 1:k]:
+                        entries[row, column] = weights
         return Coefficients(objective=objective / OBJECTIVE_UNIT, upper=upper, row_upper=row_upper,
                             entries=MappingProxyType(entries))
 
