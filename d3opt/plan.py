@@ -204,7 +204,7 @@ def _tier_vector(graph: LayerGraph, assignment: Mapping[str, Tier]) -> np.ndarra
     """The tiers of ``assignment`` in graph order; PlanError when layers are missing or
     unknown."""
     try:
-        tiers = np.fromiter((assignment[n] for n in graph.order), dtype=np.intp,
+        tiers = np.fromiter(map(assignment.__getitem__, graph.order), dtype=np.intp,
                             count=len(graph))
     except KeyError:
         missing = [n for n in graph.order if n not in assignment]

@@ -640,7 +640,7 @@ def solve_hpa(cost: CostModel, *, pins: Mapping[str, "Tier | str"],
 def _tiers_of(lay: Layout, assignment: Mapping[str, Tier]) -> np.ndarray:
     """A plan's tiers (its ``assignment`` holds :class:`Tier` values) in layout order."""
     try:
-        return np.fromiter((assignment[name] for name in lay.order), dtype=np.intp,
+        return np.fromiter(map(assignment.__getitem__, lay.order), dtype=np.intp,
                            count=lay.n)
     except KeyError as err:
         raise PlanError(f"the plan assigns no tier to layer {err.args[0]!r}") from None

@@ -50,10 +50,14 @@ from d3opt.graph import LayerGraph
 from d3opt.plan import Plan, score
 from d3opt.solve import check_pins, solve_cost
 from d3opt.solvers import methods
+from d3opt.solvers.parametric import ParametricBounds
 from d3opt.system import LINKS, Link, Network, Nodes, Tier
 
 #: Strategies that re-solve incrementally; any other solver method re-solves cold.
 STRATEGIES = ("auto", "hpa", "milp")
+#: Relative slack within which a plan meeting the proven lower bound counts as optimal
+#: (far below the MILP's own objective check, :data:`d3opt.solvers.milp.OBJECTIVE_RTOL`).
+CERTIFICATE_RTOL = 1e-9
 #: Directed uses of the links that weight transfers travel on.
 _ROUTES = {
     (Tier.DEVICE, Tier.EDGE): ("device_edge",),
@@ -418,6 +422,7 @@ class _Engines:
         self.strategy, self.pins, self.options = strategy, pins, dict(options)
         self.layout = None
         self.model = None
+        self.bounds = ParametricBounds()
 
     def cold(self, cost: CostModel, *, budget: float | None) -> Plan:
         """The starting plan."""
@@ -440,12 +445,18 @@ class _Engines:
         if self.strategy in ("milp", "auto"):
             # HPA's adjustment is never worse than the plan in force: hint with it if any.
             hint = plans[-1] if plans else current
-            limit = None if budget is None else max(budget - (time.perf_counter() - start),
-                                                    1e-3)
             t0 = time.perf_counter()
-            plan, bound = self._milp(cost, hint, time_limit=limit)
-            steps.append(Step("milp", plan.latency, plan.info.status if plan.info else "",
-                              time.perf_counter() - t0, bound))
+            certified = self._certified(cost, hint, scored=bool(plans))
+            if certified is not None:
+                plan, bound = certified
+                steps.append(Step("certificate", plan.latency, "optimal",
+                                  time.perf_counter() - t0, bound))
+            else:
+                limit = None if budget is None else max(
+                    budget - (time.perf_counter() - start), 1e-3)
+                plan, bound = self._milp(cost, hint, time_limit=limit)
+                steps.append(Step("milp", plan.latency, plan.info.status if plan.info else "",
+                                  time.perf_counter() - t0, bound))
             plans.append(plan)
         if self.strategy not in STRATEGIES:
             t0 = time.perf_counter()
@@ -474,6 +485,29 @@ class _Engines:
         window = {"window": self.options["window"]} if "window" in self.options else {}
         return adjust(current, cost, pins=self.pins, layout=self.layout, **window)
 
+    def _certified(self, cost: CostModel, hint: Plan, *,
+                   scored: bool) -> tuple[Plan, float] | None:
+        """``(plan, bound)`` when bounds proven by earlier MILP solves show that ``hint``
+        (scored under ``cost`` already when ``scored``), or a plan the MILP found at nearby
+        conditions, is optimal under ``cost``."""
+        lower = self.bounds.lower(cost)
+        if lower is None:
+            return None
+        best = hint if scored else None
+        for plan in ([] if scored else [hint]) + self.bounds.nearby(cost):
+            if best is not None and (plan.assignment, plan.tiles) == (best.assignment,
+                                                                      best.tiles):
+                continue
+            try:
+                plan = score(plan, cost)
+            except PlanError:
+                continue
+            if best is None or plan.latency < best.latency:
+                best = plan
+        if best is None or best.latency > lower + CERTIFICATE_RTOL * abs(lower):
+            return None
+        return best, lower
+
     def _milp(self, cost: CostModel, hint: Plan | None, *,
               time_limit: float | None) -> tuple[Plan, float | None]:
         from d3opt.solvers.milp import MilpModel
@@ -492,6 +526,8 @@ class _Engines:
             # on the next update rather than trust it.
             self.model = None
             raise
+        if plan.info.bound is not None:
+            self.bounds.record(cost, plan.info.bound, plan)
         return plan, plan.info.bound
 
 
