@@ -41,7 +41,7 @@ from plots import plot_trace_replay, write_svg
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
 COLUMNS = ["model", "scenario", "K", "scale", "layers", "trace", "source", "steps", "strategy",
            "median_ms", "p99_ms", "mean_regret_pct", "max_regret_pct", "plan_changes",
-           "mean_latency_ms", "mean_optimum_ms"]
+           "mean_latency_ms", "mean_optimum_ms", "milp_solves", "median_solve_ms"]
 
 
 def traces(names: list[str], *, steps: int):
@@ -107,12 +107,15 @@ def main(argv=None) -> int:
                            "max_regret_pct": f"{100 * s.max_regret:.4f}",
                            "plan_changes": s.plan_changes,
                            "mean_latency_ms": f"{1e3 * s.mean_latency:.4f}",
-                           "mean_optimum_ms": f"{1e3 * float(result.optimum.mean()):.4f}"}
+                           "mean_optimum_ms": f"{1e3 * float(result.optimum.mean()):.4f}",
+                           "milp_solves": s.milp_solves,
+                           "median_solve_ms": f"{1e3 * s.median_solve_time:.3f}"}
                     writer.writerow(row)
                     handle.flush()
                     rows.append(row)
     keys = ["model", "trace", "strategy", "median_ms", "p99_ms", "mean_regret_pct",
-            "max_regret_pct", "plan_changes", "mean_latency_ms"]
+            "max_regret_pct", "plan_changes", "mean_latency_ms", "milp_solves",
+            "median_solve_ms"]
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:

@@ -75,9 +75,9 @@ def _run(args: argparse.Namespace) -> int:
           f"({len(result.optimum)} steps, mean {trace.mean_mbps:.3g} Mbit/s)\n")
     rows = [[s.strategy, f"{1e3 * s.median_time:.3f}", f"{1e3 * s.p99_time:.3f}",
              f"{100 * s.mean_regret:.3f}", f"{100 * s.max_regret:.3f}", s.plan_changes,
-             f"{1e3 * s.mean_latency:.3f}"] for s in result.summaries()]
+             f"{1e3 * s.mean_latency:.3f}", s.milp_solves] for s in result.summaries()]
     print(format_table(["strategy", "median ms", "p99 ms", "mean regret %", "max regret %",
-                        "plan changes", "mean latency ms"], rows))
+                        "plan changes", "mean latency ms", "MILP solves"], rows))
     return 0
 
 

@@ -44,7 +44,12 @@ from d3opt.traces import Trace
 
 @dataclass(frozen=True)
 class Summary:
-    """One strategy over one replay (times in seconds, regrets as fractions)."""
+    """One strategy over one replay (times in seconds, regrets as fractions).
+
+    ``milp_solves`` counts the re-solves that ran the MILP (the others were answered by HPA's
+    adjustment or by a parametric certificate, :mod:`d3opt.solvers.parametric`);
+    ``median_solve_time`` is the median time of those re-solves (NaN when there were none).
+    """
 
     strategy: str
     steps: int
@@ -54,13 +59,16 @@ class Summary:
     max_regret: float
     plan_changes: int
     mean_latency: float
+    milp_solves: int = 0
+    median_solve_time: float = float("nan")
 
 
 @dataclass(frozen=True, eq=False)
 class Replay:
-    """Per-step records of a replay: ``latency[s]``, ``wall[s]`` and ``switched[s]`` arrays
-    per strategy ``s`` (``"static"`` and ``"cold"`` included), ``optimum`` the cold optimum and
-    ``bandwidth`` the link bandwidth at each step."""
+    """Per-step records of a replay: ``latency[s]``, ``wall[s]``, ``switched[s]`` and
+    ``solved[s]`` (the re-solve ran the MILP) arrays per strategy ``s`` (``"static"`` and
+    ``"cold"`` included), ``optimum`` the cold optimum and ``bandwidth`` the link bandwidth
+    at each step."""
 
     trace: str
     link: str
@@ -70,18 +78,21 @@ class Replay:
     latency: Mapping[str, np.ndarray]
     wall: Mapping[str, np.ndarray]
     switched: Mapping[str, np.ndarray]
+    solved: Mapping[str, np.ndarray]
 
     def summary(self, strategy: str) -> Summary:
         """The :class:`Summary` of ``strategy``."""
         latency, wall = self.latency[strategy], self.wall[strategy]
         regret = (latency - self.optimum) / self.optimum
+        solved = self.solved[strategy]
         return Summary(
             strategy=strategy, steps=len(latency),
             median_time=float(statistics.median(wall)),
             p99_time=float(np.percentile(wall, 99)),
             mean_regret=max(0.0, float(np.mean(regret))), max_regret=max(0.0, float(regret.max())),
             plan_changes=int(np.sum(self.switched[strategy])),
-            mean_latency=float(np.mean(latency)))
+            mean_latency=float(np.mean(latency)), milp_solves=int(solved.sum()),
+            median_solve_time=float(np.median(wall[solved])) if solved.any() else float("nan"))
 
     def summaries(self) -> list[Summary]:
         """Every strategy's summary, in the order they ran, then static and cold."""
@@ -133,6 +144,7 @@ def replay(graph: LayerGraph, nodes: Nodes, network: Network, trace: Trace, *,
     latency = {s: np.zeros(count) for s in names}
     wall = {s: np.zeros(count) for s in names}
     switched = {s: np.zeros(count, dtype=bool) for s in names}
+    solved = {s: np.zeros(count, dtype=bool) for s in names}
     optimum = np.zeros(count)
     previous = None
     for i, value in enumerate(bandwidth):
@@ -141,6 +153,7 @@ def replay(graph: LayerGraph, nodes: Nodes, network: Network, trace: Trace, *,
         cost = CostModel(graph, nodes, current)
         best = solve_cost(cost, "milp", pins=pins)
         wall["cold"][i] = time.perf_counter() - t0
+        solved["cold"][i] = True
         optimum[i] = latency["cold"][i] = best.latency
         switched["cold"][i] = previous is not None and (
             best.assignment != previous.assignment or best.tiles != previous.tiles)
@@ -153,13 +166,16 @@ def replay(graph: LayerGraph, nodes: Nodes, network: Network, trace: Trace, *,
             update = resolver.set_bandwidth(link, value)
             latency[s][i], wall[s][i], switched[s][i] = (update.latency, update.wall_time,
                                                          update.switched)
+            solved[s][i] = any(step.strategy == "milp" for step in update.steps)
         if progress is not None:
             progress(i + 1, count)
     for s in strategies:
         # Step 0 is the cold start every Resolver shares: not a re-solve.
         wall[s] = wall[s][1:] if count > 1 else wall[s]
+        solved[s] = solved[s][1:] if count > 1 else solved[s]
     return Replay(trace=trace.name, link=link, times=clipped.times[:count], bandwidth=bandwidth,
-                  optimum=optimum, latency=latency, wall=wall, switched=switched)
+                  optimum=optimum, latency=latency, wall=wall, switched=switched,
+                  solved=solved)
 
 
 __all__ = ["Replay", "Summary", "replay"]

@@ -299,6 +299,10 @@ def test_replay_measures_regret_against_the_cold_optimum():
     assert (trace.bandwidth > 1.2e6).any() and (trace.bandwidth < 1.0e6).any()
     assert static.max_regret > 0.05 and static.plan_changes == 0
     assert milp.plan_changes == cold.plan_changes > 0
+    # Every cold step solves; the warm MILP proves some steps from earlier bounds instead.
+    assert cold.milp_solves == cold.steps and result.summary("hpa").milp_solves == 0
+    assert 0 < milp.milp_solves < len(trace) - 1
+    assert milp.median_solve_time > 0 and math.isnan(static.median_solve_time)
     for s in ("hpa", "milp", "static"):
         assert (result.latency[s] >= result.optimum * (1 - 1e-9)).all()
     with pytest.raises(ConfigError, match="device_cloud"):

@@ -6,10 +6,13 @@ Each change of conditions -- :meth:`Resolver.update` with a new network or nodes
 -- re-solves with the chosen strategy and returns an :class:`Update`:
 
 - ``"hpa"``: D3's partial adjustment (:func:`d3opt.solvers.hpa.adjust`) from the plan in force;
-- ``"milp"``: the MILP built once (:class:`d3opt.solvers.milp.MilpModel`), re-costed in place
-  for the changed coefficients and warm-started from the plan in force with a time ``budget``;
-- ``"auto"``: the fast adjustment first (its plan and time are reported), then the warm MILP
-  hinted with the better of the plan in force and the adjusted plan, within the budget;
+- ``"milp"``: when bounds proven by earlier solves along the changed link already show the
+  plan in force (or a plan found nearby) optimal (:mod:`d3opt.solvers.parametric`), that plan,
+  with no solve (a ``"certificate"`` step); otherwise the MILP built once
+  (:class:`d3opt.solvers.milp.MilpModel`), re-costed in place for the changed coefficients and
+  warm-started from the plan in force with a time ``budget``;
+- ``"auto"``: the fast adjustment first (its plan and time are reported), then the certificate
+  or the warm MILP hinted with the adjusted plan, within the budget;
 - any other method of :func:`d3opt.solvers.methods` (``"brute"``, ``"dads"``, ...): a cold
   re-solve with that method (a reference for tests and benchmarks).
 
