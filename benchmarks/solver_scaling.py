@@ -40,11 +40,14 @@ AGREE_FIELDS = ["scenario", "model", "statuses", "latency_ms", "relative_spread"
 NOTES = """
 ## Notes
 
-- `build_s` is dominated by `tiling.block_cost`, called once per tile variable `y[b,k]`
-  (candidate blocks x (K-1) tile counts; about 0.7 ms each in pure Python). It grows with K
-  and with the number of cut points; the solver model itself takes a small fraction. The
-  re-solver (`MilpModel.update`) does not pay it again unless edge-node times or the LAN
-  change (block costs are cached).
+- `build_s` covers the candidate blocks, their halo geometry (`tiling.tiling_geometry`,
+  tabulated once per model), the times of every tile variable `y[b,k]` (`tiling.block_times`,
+  vectorised over blocks and tile counts) and the solver model (constraint rows and the
+  MathOpt model). In a profile of the 1000-layer graph with K=8 the geometry took about a
+  fifth of the build, the tile-disjointness rows a fifth, the MathOpt model a third and the
+  block times under a tenth (before they were vectorised the build took 17 s, nearly all of
+  it block times). The re-solver (`MilpModel.update`) pays neither the geometry nor the
+  block times again unless edge-node times or the LAN change (block times are cached).
 - HiGHS runs without presolve by default: its MIP presolve spent seconds on this model for
   a few reductions (resnet50, K=4: 1.8 s with presolve, 0.37 s without, same optimum).
 - SCIP and CBC solve the same models to the same optimum, typically 2-5x slower than HiGHS;
@@ -195,8 +198,8 @@ def write_docs(rows: list[dict], agree: list[dict], out: Path, args) -> None:
              + (" --quick" if args.quick else "") + "`"
              f" (scenario `{args.scenario}`, its edge node copied K times; median of "
              f"{args.repeats} repeat(s); time limit {args.time_limit:g} s per solve). "
-             "`build_s` is the model build (candidate blocks, `tiling.block_cost` of every "
-             "tile variable, the solver model); `solve_s` the backend solve with decoding "
+             "`build_s` is the model build (candidate blocks, halo geometry, `tiling.block_times` "
+             "of every tile variable, the solver model); `solve_s` the backend solve with decoding "
              "and re-scoring. Raw numbers: `solver_scaling.csv`.", "",
              "| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
     lines += ["| " + " | ".join(fmt(r[f]) for f in FIELDS) + " |" for r in rows]
