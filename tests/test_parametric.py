@@ -106,6 +106,10 @@ def test_resolver_skips_the_solve_where_earlier_proofs_suffice_and_stays_optimal
         assert math.isclose(update.latency, exact.latency, rel_tol=1e-9)
         assert update.bound is not None and update.bound <= update.latency * (1 + 1e-9)
         kinds.append(update.steps[-1].strategy)
+        if kinds[-1] == "certificate":
+            info = update.plan.info
+            assert (info.backend, info.status) == ("certificate", "optimal")
+            assert info.objective == update.latency and info.bound == update.bound
     # 1.5e8 and 1.2e8 lie between proven points with one optimal plan; 1e2 and 5e2 lie
     # below the proven 1e3 where the all-device plan sends nothing.
     assert kinds == ["milp", "certificate", "certificate", "milp", "certificate",

@@ -50,7 +50,7 @@ from dataclasses import dataclass, replace
 from d3opt.cost import CostModel
 from d3opt.errors import ConfigError, PlanError
 from d3opt.graph import LayerGraph
-from d3opt.plan import Plan, score
+from d3opt.plan import Plan, SolveInfo, score
 from d3opt.solve import check_pins, solve_cost
 from d3opt.solvers import methods
 from d3opt.solvers.parametric import ParametricBounds
@@ -74,8 +74,10 @@ _ROUTES = {
 class Step:
     """One solver pass inside an update: what it found and how long it took.
 
-    ``latency`` is the :func:`d3opt.evaluate` latency of the plan the pass returned; ``bound``
-    a proven lower bound on the optimum where the pass gives one.
+    ``strategy`` names the pass: ``"hpa"`` (the adjustment), ``"milp"`` (a warm solve),
+    ``"certificate"`` (no solve: bounds of earlier solves prove the plan optimal) or a cold
+    method. ``latency`` is the :func:`d3opt.evaluate` latency of the plan the pass returned;
+    ``bound`` a proven lower bound on the optimum where the pass gives one.
     """
 
     strategy: str
@@ -509,7 +511,11 @@ class _Engines:
                 best = plan
         if best is None or best.latency > lower + CERTIFICATE_RTOL * abs(lower):
             return None
-        return best, lower
+        gap = max(0.0, (best.latency - lower) / best.latency) if best.latency > 0 else 0.0
+        info = SolveInfo(backend="certificate", status="optimal", objective=best.latency,
+                         bound=lower, gap=gap,
+                         message="optimal by the bounds of earlier MILP solves along one link")
+        return replace(best, info=info), lower
 
     def _milp(self, cost: CostModel, hint: Plan | None, *,
               time_limit: float | None) -> tuple[Plan, float | None]:
