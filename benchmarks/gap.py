@@ -13,7 +13,10 @@ one that builds it, as ``d3opt.solve(..., method="hpa")`` does (``cold_over_adju
 Usage::
 
     python benchmarks/gap.py [--out docs/gap.csv] [--time-limit 60] [--models a,b]
-        [--scenarios wifi,wired] [--ks 1,2,4] [--repeats 7]
+        [--scenarios wifi,wired] [--ks 1,2,4] [--repeats 7] [--synthetic 300,1000]
+
+``--synthetic`` adds the seeded synthetic DAGs of ``benchmarks/solver_scaling.py`` of those
+sizes (``--models ""`` runs them alone), to see how a full solve and an adjustment scale.
 
 Prints one line per instance and a summary; writes the CSV as it goes.
 """
@@ -36,6 +39,7 @@ from d3opt.solvers.hpa import adjust, build_layout, solve_hpa
 from d3opt.system import Link, Nodes, builtin_scenarios, scenario
 
 from plots import plot_gap, write_svg
+from solver_scaling import synthetic_graph
 
 COLUMNS = ["model", "scenario", "K", "layers", *(f"{m}_ms" for m in DEFAULT_METHODS),
            "milp_status", "hpa_gap_pct", "milp_speedup_vs_2tier", "hpa_speedup_vs_2tier",
@@ -140,13 +144,18 @@ def main(argv=None) -> None:
     parser.add_argument("--scenarios", default=",".join(builtin_scenarios()))
     parser.add_argument("--ks", default="1,2,4")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--synthetic", default="", help="sizes of synthetic DAGs to add")
     args = parser.parse_args(argv)
+    graphs = [(name, lambda name=name: from_torch(zoo.get(name), zoo.example_input(name)))
+              for name in filter(None, args.models.split(","))]
+    graphs += [(f"synthetic-{n}", lambda n=int(n): synthetic_graph(n, seed=0))
+               for n in filter(None, args.synthetic.split(","))]
     rows = []
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        for name in args.models.split(","):
-            graph = from_torch(zoo.get(name), zoo.example_input(name))
+        for name, make in graphs:
+            graph = make()
             for scen_name in args.scenarios.split(","):
                 scen = scenario(scen_name)
                 for k in (int(x) for x in args.ks.split(",")):

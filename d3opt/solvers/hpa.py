@@ -351,15 +351,16 @@ def _separation_table(lay: Layout, tiling: _Tiling, chosen: np.ndarray):
     return bounds, table
 
 
-def _edge_savings(lay: Layout, bounds: np.ndarray, table: np.ndarray, cuts_i: np.ndarray,
-                  cuts_j: np.ndarray) -> np.ndarray:
-    """Saving of the best vertical separation for every pair ``(cuts_i[r], cuts_j[c])``."""
+def _edge_savings(lay: Layout, bounds: np.ndarray, table: np.ndarray, I: np.ndarray,
+                  J: np.ndarray) -> np.ndarray:
+    """Saving of the best vertical separation for the pairs ``(I, J)`` (cut arrays that
+    broadcast: a grid as ``cuts[:, None], cuts[None, :]``, or two flat lists of pairs)."""
     if len(bounds) == 0:
-        return np.zeros((len(cuts_i), len(cuts_j)))
-    a = np.searchsorted(bounds, cuts_i, side="left")
-    b = np.searchsorted(bounds, cuts_j, side="right") - 1
-    valid = (a[:, None] <= b[None, :]) & (a[:, None] < len(bounds)) & (b[None, :] >= 0)
-    values = table[np.minimum(a, len(bounds) - 1)[:, None], np.maximum(b, 0)[None, :]]
+        return np.zeros(np.broadcast_shapes(np.shape(I), np.shape(J)))
+    a = np.searchsorted(bounds, I, side="left")
+    b = np.searchsorted(bounds, J, side="right") - 1
+    valid = (a <= b) & (a < len(bounds)) & (b >= 0)
+    values = table[np.minimum(a, len(bounds) - 1), np.maximum(b, 0)]
     return np.where(valid, values, 0.0)
 
 
@@ -398,11 +399,10 @@ def _tables(cost: CostModel, lay: Layout) -> _Tables:
     return _Tables(tier=tier, prefix=np.vstack([np.zeros(3), np.cumsum(tier, axis=0)]))
 
 
-def _pair_latency(cost: CostModel, lay: Layout, tab: _Tables, cuts_i: np.ndarray,
-                  cuts_j: np.ndarray, saving: np.ndarray) -> np.ndarray:
-    """Latency of every pair (rows ``cuts_i``, columns ``cuts_j``); ``inf`` where ``i > j``."""
+def _pair_latency(cost: CostModel, lay: Layout, tab: _Tables, I: np.ndarray, J: np.ndarray,
+                  saving: np.ndarray) -> np.ndarray:
+    """Latency of the pairs ``(I, J)`` (broadcasting cut arrays); ``inf`` where ``i > j``."""
     net, n = cost.network, lay.n
-    I, J = cuts_i[:, None], cuts_j[None, :]
     direct = net.device_cloud is not None
     de, dc = lay.de_bytes[I, J], lay.dc_bytes[I, J]
     ec = lay.live[J] - dc
@@ -422,8 +422,8 @@ def _pair_latency(cost: CostModel, lay: Layout, tab: _Tables, cuts_i: np.ndarray
     return np.where(I <= J, latency, _INF)
 
 
-def _pair_mask(cost: CostModel, lay: Layout, pins: Mapping[str, Tier], cuts_i: np.ndarray,
-               cuts_j: np.ndarray) -> np.ndarray:
+def _pair_mask(cost: CostModel, lay: Layout, pins: Mapping[str, Tier], I: np.ndarray,
+               J: np.ndarray) -> np.ndarray:
     """Pairs that honour the pins and the device, coordinator and cloud memory caps."""
     i_lo, i_hi, j_lo, j_hi = lay.n_inputs, lay.n, 0, lay.n
     for name, tier in pins.items():
@@ -434,7 +434,6 @@ def _pair_mask(cost: CostModel, lay: Layout, pins: Mapping[str, Tier], cuts_i: n
             i_hi, j_lo = min(i_hi, p), max(j_lo, p + 1)
         else:
             i_hi, j_hi = min(i_hi, p), min(j_hi, p)
-    I, J = cuts_i[:, None], cuts_j[None, :]
     ok = (I >= i_lo) & (I <= i_hi) & (J >= j_lo) & (J <= j_hi) & (I <= J)
     pp, n = lay.param_prefix, lay.n
     for tier, held in ((Tier.DEVICE, pp[I]), (Tier.EDGE, pp[J] - pp[I]),
@@ -627,10 +626,10 @@ def solve_hpa(cost: CostModel, *, pins: Mapping[str, "Tier | str"],
     if every.size:
         lay._memo["separation"] = (_edge_key(cost), sep)
     tiling, chosen = sep.tiling, sep.chosen
-    cuts = np.arange(lay.n + 1)
-    saving = _edge_savings(lay, sep.bounds, sep.table, cuts, cuts)
-    latency = _pair_latency(cost, lay, tab, cuts, cuts, saving)
-    latency = np.where(_pair_mask(cost, lay, pins, cuts, cuts), latency, _INF)
+    I, J = np.arange(lay.n + 1)[:, None], np.arange(lay.n + 1)[None, :]
+    saving = _edge_savings(lay, sep.bounds, sep.table, I, J)
+    latency = _pair_latency(cost, lay, tab, I, J, saving)
+    latency = np.where(_pair_mask(cost, lay, pins, I, J), latency, _INF)
     if not np.isfinite(latency).any():
         raise _no_pair(pins)
     i, j = (int(x) for x in np.unravel_index(np.argmin(latency), latency.shape))
@@ -649,16 +648,38 @@ def _tiers_of(lay: Layout, assignment: Mapping[str, Tier]) -> np.ndarray:
         raise PlanError(f"the plan assigns no tier to layer {err.args[0]!r}") from None
 
 
+def _adjust_pairs(lay: Layout, near_i: np.ndarray, near_j: np.ndarray):
+    """The cut pairs :func:`adjust` scores, as two flat arrays ``(I, J)``.
+
+    Every pair of the windows ``near_i x near_j``; one cut anywhere among the graph's cut
+    points (:attr:`Layout.anchors`) with the other in its window; and the two-tier splits at a
+    cut point ``a`` (device|cloud ``(a, a)``, device|edge ``(a, n)``, edge|cloud ``(0, a)``),
+    so a deep change reaches a far simple plan (all on the device, say) in one step. That is
+    ``O(w^2 + w c + c)`` pairs for windows of ``w`` positions and ``c`` cut points.
+    """
+    n, first = lay.n, lay.n_inputs
+    far_i, far_j = lay.anchors[lay.anchors >= first], lay.anchors
+    grids = [(near_i, near_j), (far_i, near_j), (near_i, far_j)]
+    I = [np.repeat(a, len(b)) for a, b in grids]
+    J = [np.tile(b, len(a)) for a, b in grids]
+    I += [far_i, far_i, np.full(len(far_j), first)]
+    J += [far_i, np.full(len(far_i), n), far_j]
+    keys = np.unique(np.concatenate(I) * (n + 1) + np.concatenate(J))
+    return keys // (n + 1), keys % (n + 1)
+
+
 def adjust(plan: Plan, cost: CostModel, *, pins: Mapping[str, "Tier | str"] | None = None,
            window: int = 6, layout: Layout | None = None, refine: bool = True) -> Plan:
     """Partially adjust ``plan`` to new conditions (D3's run-time adjustment).
 
-    Only cut pairs within ``window`` positions of the plan's current cuts are scored under
-    the new :class:`~d3opt.cost.CostModel`, and only the plan's own tiled blocks plus the
-    candidate blocks touching those windows are re-timed (the edge layers that did not move
-    keep their separation; its tile counts are re-chosen). The result is never worse than
-    ``plan`` itself under the new conditions: when no nearby pair beats it, ``plan`` is
-    returned re-scored.
+    Only cut pairs within ``window`` positions of the plan's current cuts, one cut moved to
+    a cut point of the graph with the other in its window, and the two-tier splits at cut
+    points are scored under the new :class:`~d3opt.cost.CostModel` (:func:`_adjust_pairs`).
+    The separation of the last full solve is reused while the edge conditions hold; else
+    only the plan's own tiled blocks plus the candidate blocks touching the windows are
+    re-timed (the edge layers that did not move keep their separation; its tile counts are
+    re-chosen). The result is never worse than ``plan`` itself under the new conditions: when
+    no scored pair beats it, ``plan`` is returned re-scored.
 
     Parameters
     ----------
@@ -700,8 +721,7 @@ def adjust(plan: Plan, cost: CostModel, *, pins: Mapping[str, "Tier | str"] | No
     j0 = int(np.argmax(old >= 2)) if (old >= 2).any() else n
     near_i = np.arange(max(lay.n_inputs, i0 - window), min(n, i0 + window) + 1)
     near_j = np.arange(max(0, j0 - window), min(n, j0 + window) + 1)
-    cuts_i = np.union1d(near_i, lay.anchors[lay.anchors >= lay.n_inputs])
-    cuts_j = np.union1d(near_j, lay.anchors)
+    cuts_i, cuts_j = _adjust_pairs(lay, near_i, near_j)
 
     span_of = lay.block_of
     kept = np.array([span_of[tb.layers] for tb in plan.tiles if tb.layers in span_of],
@@ -745,8 +765,8 @@ def adjust(plan: Plan, cost: CostModel, *, pins: Mapping[str, "Tier | str"] | No
         raise _no_pair(all_pins)
     best = float(latency.min()) if np.isfinite(latency).any() else _INF
     if best < current - 1e-9 * max(1.0, abs(current)):
-        r, c = np.unravel_index(np.argmin(latency), latency.shape)
-        i, j = int(cuts_i[r]), int(cuts_j[c])
+        best_pair = int(np.argmin(latency))
+        i, j = int(cuts_i[best_pair]), int(cuts_j[best_pair])
         picked = _fit_tiles(cost, lay, tiling, _select_blocks(lay, tiling, chosen, i, j))
         moved = _finish(cost, lay, tab, _tier_array(lay, i, j), picked, tiling, all_pins,
                         refine=refine, backend="hpa.adjust", start=start,
