@@ -200,3 +200,23 @@ def test_hpa_is_never_better_than_the_milp():
             assert plan.latency >= exact.latency * (1 - 1e-6) - 1e-9
 
     check()
+
+
+def test_adjust_reaches_a_far_two_tier_plan_in_one_step():
+    # A 40-layer chain run on the edge; the radio collapses, so everything belongs on the
+    # device, 39 positions away from the device|edge cut: beyond a window of 2, but a
+    # two-tier split at a cut point.
+    layers = [Layer("x", "input", out_bytes=1_000_000)]
+    layers += [Layer(f"f{i}", "other", flops=1e8, out_bytes=1_000_000) for i in range(40)]
+    graph = LayerGraph(layers, [(a.name, b.name) for a, b in zip(layers, layers[1:])])
+    nodes = Nodes(Node("d", flops=1e10), [Node("e", flops=1e12)], Node("c", flops=1e12))
+    fast = Network(Link(1e9), Link(1e9), Link(1e3))
+    lay = build_layout(graph)
+    plan = solve_hpa(CostModel(graph, nodes, fast), pins={}, layout=lay)
+    assert plan.layers_on("edge") == tuple(f"f{i}" for i in range(40))
+    slow = CostModel(graph, nodes, fast.with_link("device_edge", Link(1e3)))
+    moved = adjust(plan, slow, window=2, layout=lay)
+    assert moved.layers_on("device") == graph.order
+    # HPA is exact on chains with one edge node (tested above): the full solve's optimum.
+    assert math.isclose(moved.latency, solve_hpa(slow, pins={}, layout=lay).latency,
+                        rel_tol=REL)
