@@ -59,8 +59,8 @@ class Summary:
     max_regret: float
     plan_changes: int
     mean_latency: float
-    milp_solves: int = 0
-    median_solve_time: float = float("nan")
+    milp_solves: int
+    median_solve_time: float
 
 
 @dataclass(frozen=True, eq=False)

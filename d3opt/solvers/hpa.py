@@ -653,7 +653,8 @@ def _adjust_pairs(lay: Layout, near_i: np.ndarray, near_j: np.ndarray):
 
     Every pair of the windows ``near_i x near_j``; one cut anywhere among the graph's cut
     points (:attr:`Layout.anchors`) with the other in its window; and the two-tier splits at a
-    cut point ``a`` (device|cloud ``(a, a)``, device|edge ``(a, n)``, edge|cloud ``(0, a)``),
+    cut point ``a`` (device|cloud ``(a, a)``, device|edge ``(a, n)``, edge|cloud with only the
+    inputs on the device),
     so a deep change reaches a far simple plan (all on the device, say) in one step. That is
     ``O(w^2 + w c + c)`` pairs for windows of ``w`` positions and ``c`` cut points.
     """
